@@ -1,0 +1,127 @@
+package model
+
+import (
+	"github.com/fynetune/fynetune/compute"
+)
+
+// Grads are the buffers of one backward pass: activation gradients,
+// allocated once per batch shape and reused every step.
+type Grads struct {
+	B, T   int
+	dRes   *compute.Tensor // gradient of the residual stream [BT, D]
+	tmp    *compute.Tensor // [BT, D]
+	dFinal *compute.Tensor // [BT, D]
+	dNorm  *compute.Tensor // [BT, D]
+	dQKV   *compute.Tensor // [BT, 3D] (GPT-2)
+	dQ     *compute.Tensor
+	dK, dV *compute.Tensor
+	dAtt   *compute.Tensor // [BT, H*hd]
+	dGate  *compute.Tensor // [BT, F]
+	dUp    *compute.Tensor // [BT, F]
+	dAct   *compute.Tensor // [BT, F]
+}
+
+// NewGrads allocates backward buffers for batches of b×t tokens.
+func (m *Model) NewGrads(b, t int) *Grads {
+	c, be := m.Config, m.Be
+	n := b * t
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	g := &Grads{B: b, T: t,
+		dRes: be.NewTensor(n, c.Dim), tmp: be.NewTensor(n, c.Dim), dFinal: be.NewTensor(n, c.Dim),
+		dNorm: be.NewTensor(n, c.Dim), dQ: be.NewTensor(n, q), dK: be.NewTensor(n, kv), dV: be.NewTensor(n, kv),
+		dAtt: be.NewTensor(n, q), dUp: be.NewTensor(n, c.FFN), dAct: be.NewTensor(n, c.FFN)}
+	if c.Arch == ArchGPT2 {
+		g.dQKV = be.NewTensor(n, 3*c.Dim)
+	} else {
+		g.dGate = be.NewTensor(n, c.FFN)
+	}
+	return g
+}
+
+// DFinal is the gradient of the loss with respect to a.Final; the caller
+// fills it (from the LM head's backward) before calling Backward.
+func (g *Grads) DFinal() *compute.Tensor { return g.dFinal }
+
+// Backward propagates g.DFinal() back through the final norm and every block,
+// accumulating the gradients of the trainable parameters: adapters always,
+// frozen weights only where full training gave them gradient buffers.
+// a must hold the activations of the matching Forward (Keep set).
+func (m *Model) Backward(a *Acts, g *Grads, ids []int32) {
+	c, be := m.Config, m.Be
+	if !a.Keep {
+		panic("model: Backward needs activations kept by Forward (NewActs keep=true)")
+	}
+	x := a.X[c.Layers]
+	if c.Arch == ArchGPT2 {
+		be.LayerNormBackward(g.dRes, m.NormWGrad, m.NormBGrad, g.dFinal, x, a.FinalMean, a.FinalRstd, m.NormW)
+	} else {
+		be.RMSNormBackward(g.dRes, m.NormWGrad, g.dFinal, x, a.FinalRstd, m.NormW)
+	}
+	for l := c.Layers - 1; l >= 0; l-- {
+		m.blockBackward(a, g, l)
+	}
+	if m.EmbedGrad != nil {
+		be.EmbeddingBackward(m.EmbedGrad, g.dRes, ids)
+	}
+	if m.PosEmbedGrad != nil {
+		be.EmbeddingBackward(m.PosEmbedGrad, g.dRes, a.pos)
+	}
+}
+
+// blockBackward turns g.dRes = dLoss/dX[l+1] into dLoss/dX[l], mirroring
+// blockForward step by step in reverse.
+func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
+	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
+	B, T := a.B, a.T
+	x := a.X[l]
+
+	// MLP: out = X2 + Down(act(...)); g.dRes is dOut = dX2 (partial) = dMLPOut.
+	blk.Down.backward(be, g.dAct, g.dRes, L.Act, false)
+	if c.Arch == ArchGPT2 {
+		be.GeluTanhBackward(g.dUp, g.dAct, L.Up)
+		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, false)
+		be.LayerNormBackward(g.tmp, blk.Norm2WGrad, blk.Norm2BGrad, g.dNorm, L.X2, L.Mean2, L.Rstd2, blk.Norm2W)
+	} else {
+		be.SiluMulBackward(g.dGate, g.dUp, g.dAct, L.Gate, L.Up)
+		blk.Gate.backward(be, g.dNorm, g.dGate, L.Norm2, false)
+		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, true)
+		be.RMSNormBackward(g.tmp, blk.Norm2WGrad, g.dNorm, L.X2, L.Rstd2, blk.Norm2W)
+	}
+	be.Add(g.dRes, g.dRes, g.tmp) // dX2
+
+	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
+	blk.O.backward(be, g.dAtt, g.dRes, L.Att, false)
+	be.AttentionBackward(g.dQ, g.dK, g.dV, g.dAtt, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	if c.Arch == ArchGPT2 {
+		be.ConcatCols(g.dQKV, []*compute.Tensor{g.dQ, g.dK, g.dV})
+		blk.QKV.backward(be, g.dNorm, g.dQKV, L.Norm1, false)
+		be.LayerNormBackward(g.tmp, blk.Norm1WGrad, blk.Norm1BGrad, g.dNorm, x, L.Mean1, L.Rstd1, blk.Norm1W)
+	} else {
+		be.RoPEBackward(g.dQ, B, T, c.Heads, c.HeadDim, 0, c.RopeTheta)
+		be.RoPEBackward(g.dK, B, T, c.KVHeads, c.HeadDim, 0, c.RopeTheta)
+		blk.Q.backward(be, g.dNorm, g.dQ, L.Norm1, false)
+		blk.K.backward(be, g.dNorm, g.dK, L.Norm1, true)
+		blk.V.backward(be, g.dNorm, g.dV, L.Norm1, true)
+		be.RMSNormBackward(g.tmp, blk.Norm1WGrad, g.dNorm, x, L.Rstd1, blk.Norm1W)
+	}
+	be.Add(g.dRes, g.dRes, g.tmp) // dX[l]
+}
+
+// backward writes (or with accumulate, adds) dx = dy·W plus the adapter's
+// share, and accumulates the gradients of whatever in the module trains.
+func (l *Linear) backward(be compute.Backend, dx, dy, x *compute.Tensor, accumulate bool) {
+	be.LinearBackwardInput(dx, dy, l.W, accumulate)
+	if l.Adapter != nil {
+		l.Adapter.Backward(be, dx, dy, x)
+	}
+	if l.WGrad != nil {
+		if l.W.Transposed { // stored [In, Out]: dW += xᵀ·dy
+			be.MatMul(l.WGrad, x, dy, true, false, 1, 1)
+		} else { // stored [Out, In]: dW += dyᵀ·x
+			be.MatMul(l.WGrad, dy, x, true, false, 1, 1)
+		}
+	}
+	if l.BiasGrad != nil {
+		be.BiasBackward(l.BiasGrad, dy)
+	}
+}

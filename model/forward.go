@@ -1,0 +1,214 @@
+package model
+
+import (
+	"github.com/fynetune/fynetune/compute"
+)
+
+// Acts holds the buffers of one forward pass over a batch of B sequences of T
+// tokens, allocated once (llm.c style) and reused every step. With Keep set,
+// every layer has its own buffers and they stay valid for the backward pass;
+// otherwise one set of layer buffers is reused by all layers (inference).
+type Acts struct {
+	B, T int
+	Keep bool
+
+	// X[l] is the residual stream entering block l; X[Layers] leaves the last
+	// block. These are the "hidden.N" tensors of the golden files.
+	X      []*compute.Tensor
+	Layers []LayerActs
+
+	Final     *compute.Tensor // final norm output [BT, D]
+	FinalMean *compute.Tensor // [BT] (LayerNorm only)
+	FinalRstd *compute.Tensor // [BT]
+	pos       []int32         // position ids for learned position embeddings
+	posEmb    *compute.Tensor
+}
+
+// LayerActs are the intermediate values of one block.
+type LayerActs struct {
+	Norm1, Mean1, Rstd1 *compute.Tensor // attention-norm output and its statistics
+	QKV                 *compute.Tensor // fused projection (GPT-2) [BT, 3D]
+	Q, K, V             *compute.Tensor // [BT, H*hd], [BT, Hkv*hd] (after RoPE for Q, K)
+	Probs               *compute.Tensor // attention probabilities [B, H, T, T] (training)
+	Att                 *compute.Tensor // attention output [BT, H*hd]
+	AttProj             *compute.Tensor // o_proj output [BT, D]
+	X2                  *compute.Tensor // residual after attention [BT, D]
+	Norm2, Mean2, Rstd2 *compute.Tensor
+	Gate, Up            *compute.Tensor // MLP projections [BT, F] (GPT-2 uses Up for c_fc)
+	Act                 *compute.Tensor // activation output [BT, F]
+	MLPOut              *compute.Tensor // down projection [BT, D]
+}
+
+// NewActs allocates the buffers for batches of b×t tokens. keep says whether
+// per-layer values are kept for a backward pass.
+func (m *Model) NewActs(b, t int, keep bool) *Acts {
+	c, be := m.Config, m.Be
+	n := b * t
+	a := &Acts{B: b, T: t, Keep: keep}
+	a.X = make([]*compute.Tensor, c.Layers+1)
+	if keep {
+		for i := range a.X {
+			a.X[i] = be.NewTensor(n, c.Dim)
+		}
+	} else {
+		// Inference: block l reads X[l] and writes X[l+1], so two buffers
+		// used alternately serve every layer.
+		two := [2]*compute.Tensor{be.NewTensor(n, c.Dim), be.NewTensor(n, c.Dim)}
+		for i := range a.X {
+			a.X[i] = two[i%2]
+		}
+	}
+	nl := 1
+	if keep {
+		nl = c.Layers
+	}
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	a.Layers = make([]LayerActs, nl)
+	for i := range a.Layers {
+		L := &a.Layers[i]
+		L.Norm1, L.Rstd1 = be.NewTensor(n, c.Dim), be.NewTensor(n)
+		L.Norm2, L.Rstd2 = be.NewTensor(n, c.Dim), be.NewTensor(n)
+		if c.Arch == ArchGPT2 {
+			L.Mean1, L.Mean2 = be.NewTensor(n), be.NewTensor(n)
+			L.QKV = be.NewTensor(n, 3*c.Dim)
+		}
+		L.Q, L.K, L.V = be.NewTensor(n, q), be.NewTensor(n, kv), be.NewTensor(n, kv)
+		if keep {
+			L.Probs = be.NewTensor(b, c.Heads, t, t)
+		}
+		L.Att, L.AttProj, L.X2 = be.NewTensor(n, q), be.NewTensor(n, c.Dim), be.NewTensor(n, c.Dim)
+		L.Up, L.Act, L.MLPOut = be.NewTensor(n, c.FFN), be.NewTensor(n, c.FFN), be.NewTensor(n, c.Dim)
+		if c.Arch == ArchLlama {
+			L.Gate = be.NewTensor(n, c.FFN)
+		}
+	}
+	a.Final, a.FinalRstd = be.NewTensor(n, c.Dim), be.NewTensor(n)
+	if c.Arch == ArchGPT2 {
+		a.FinalMean = be.NewTensor(n)
+		a.pos = make([]int32, n)
+		a.posEmb = be.NewTensor(n, c.Dim)
+	}
+	return a
+}
+
+func (a *Acts) layer(l int) *LayerActs {
+	if a.Keep {
+		return &a.Layers[l]
+	}
+	return &a.Layers[0]
+}
+
+// KVCache holds the keys and values of past positions of one sequence, for
+// generation one token at a time.
+type KVCache struct {
+	K, V []*compute.Tensor // per layer [MaxLen, Hkv*hd]
+	Len  int               // positions filled
+	Max  int
+}
+
+// NewKVCache allocates a cache for sequences of up to max tokens.
+func (m *Model) NewKVCache(max int) *KVCache {
+	c := m.Config
+	kc := &KVCache{Max: max}
+	kv := c.KVHeads * c.HeadDim
+	for range c.Layers {
+		kc.K = append(kc.K, m.Be.NewTensor(max, kv))
+		kc.V = append(kc.V, m.Be.NewTensor(max, kv))
+	}
+	return kc
+}
+
+// Forward runs the blocks and the final norm over ids [B*T] (row-major
+// batches), leaving the normalised hidden states in a.Final. When cache is
+// not nil (B must be 1) the tokens continue the cached sequence at position
+// cache.Len, and their keys and values are appended to it.
+func (m *Model) Forward(a *Acts, ids []int32, cache *KVCache) {
+	c, be := m.Config, m.Be
+	B, T := a.B, a.T
+	if len(ids) != B*T {
+		panic("model: Forward: len(ids) != B*T")
+	}
+	pos0 := 0
+	if cache != nil {
+		if B != 1 {
+			panic("model: Forward: a KV cache serves one sequence")
+		}
+		pos0 = cache.Len
+		if pos0+T > cache.Max {
+			panic("model: Forward: KV cache full")
+		}
+	}
+	be.Embedding(a.X[0], m.Embed, ids)
+	if c.Arch == ArchGPT2 {
+		for b := range B {
+			for t := range T {
+				a.pos[b*T+t] = int32(pos0 + t)
+			}
+		}
+		be.Embedding(a.posEmb, m.PosEmbed, a.pos)
+		be.Add(a.X[0], a.X[0], a.posEmb)
+	}
+	for l := range c.Layers {
+		m.blockForward(a, l, pos0, cache)
+	}
+	x := a.X[c.Layers]
+	if c.Arch == ArchGPT2 {
+		be.LayerNorm(a.Final, a.FinalMean, a.FinalRstd, x, m.NormW, m.NormB, c.NormEps)
+	} else {
+		be.RMSNorm(a.Final, a.FinalRstd, x, m.NormW, c.NormEps)
+	}
+	if cache != nil {
+		cache.Len += T
+	}
+}
+
+// blockForward runs block l: attention then MLP, each with a residual.
+func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache) {
+	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
+	B, T := a.B, a.T
+	x, out := a.X[l], a.X[l+1]
+
+	// attention
+	if c.Arch == ArchGPT2 {
+		be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
+		blk.QKV.Forward(be, L.QKV, L.Norm1)
+		be.SplitCols([]*compute.Tensor{L.Q, L.K, L.V}, L.QKV)
+	} else {
+		be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
+		blk.Q.Forward(be, L.Q, L.Norm1)
+		blk.K.Forward(be, L.K, L.Norm1)
+		blk.V.Forward(be, L.V, L.Norm1)
+		be.RoPE(L.Q, B, T, c.Heads, c.HeadDim, pos0, c.RopeTheta)
+		be.RoPE(L.K, B, T, c.KVHeads, c.HeadDim, pos0, c.RopeTheta)
+	}
+	k, v, tk := L.K, L.V, T
+	if cache != nil {
+		be.Copy(cache.K[l].RowView(pos0, T), L.K)
+		be.Copy(cache.V[l].RowView(pos0, T), L.V)
+		tk = pos0 + T
+		k, v = cache.K[l].RowView(0, tk), cache.V[l].RowView(0, tk)
+	}
+	be.Attention(L.Att, L.Probs, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
+	blk.O.Forward(be, L.AttProj, L.Att)
+	be.Add(L.X2, x, L.AttProj)
+
+	// MLP
+	if c.Arch == ArchGPT2 {
+		be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
+		blk.Up.Forward(be, L.Up, L.Norm2)
+		be.GeluTanh(L.Act, L.Up)
+	} else {
+		be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
+		blk.Gate.Forward(be, L.Gate, L.Norm2)
+		blk.Up.Forward(be, L.Up, L.Norm2)
+		be.SiluMul(L.Act, L.Gate, L.Up)
+	}
+	blk.Down.Forward(be, L.MLPOut, L.Act)
+	be.Add(out, L.X2, L.MLPOut)
+}
+
+// Logits computes the LM head over rows of h (typically a.Final or some of
+// its rows): out[N, Vocab] = h·Headᵀ.
+func (m *Model) Logits(out, h *compute.Tensor) {
+	m.Be.Linear(out, h, m.Head, nil)
+}

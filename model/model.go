@@ -1,0 +1,371 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/model/safetensors"
+	"github.com/fynetune/fynetune/model/tokenizer"
+)
+
+// Model is a loaded checkpoint: its config, tokenizer and the frozen weights
+// held by a compute backend. The forward pass lives in forward.go, one
+// function per architecture family.
+type Model struct {
+	Dir    string
+	Config *Config
+	Tok    *tokenizer.Tokenizer
+	Be     compute.Backend
+
+	Embed    *compute.Weight // [Vocab, Dim] token embeddings
+	PosEmbed *compute.Weight // [MaxPos, Dim] learned positions (GPT-2)
+	Head     *compute.Weight // [Vocab, Dim]; the embedding itself when tied
+	NormW    *compute.Tensor // final norm weight
+	NormB    *compute.Tensor // final norm bias (GPT-2)
+	Blocks   []Block
+
+	// Gradients of the non-linear parameters, set only in full training.
+	EmbedGrad, PosEmbedGrad, HeadGrad *compute.Tensor
+	NormWGrad, NormBGrad              *compute.Tensor
+
+	normName string // checkpoint key prefix of the final norm
+
+	ckpt *safetensors.Checkpoint
+}
+
+// Block holds one transformer layer's parameters. GPT-2 uses QKV (the fused
+// c_attn), O (attn.c_proj), Up (mlp.c_fc) and Down (mlp.c_proj); the Llama
+// family uses Q, K, V, O, Gate, Up and Down.
+type Block struct {
+	Norm1W, Norm1B *compute.Tensor
+	Norm2W, Norm2B *compute.Tensor
+	QKV            *Linear
+	Q, K, V, O     *Linear
+	Gate, Up, Down *Linear
+
+	// Norm gradients, set only in full training.
+	Norm1WGrad, Norm1BGrad, Norm2WGrad, Norm2BGrad *compute.Tensor
+
+	norm1Name, norm2Name string // checkpoint key prefixes of the norms
+}
+
+// Linear is one linear module of the model, named by its Hugging Face module
+// path (e.g. "model.layers.0.self_attn.q_proj"), which is also the name PEFT
+// gives its adapter.
+type Linear struct {
+	Path    string
+	W       *compute.Weight
+	Bias    *compute.Tensor // nil when the module has none
+	Adapter Adapter         // LoRA or another adapter; nil when not adapted
+
+	// WGrad (laid out like W) and BiasGrad exist only in full training:
+	// in LoRA training the frozen weight never gets a gradient.
+	WGrad, BiasGrad *compute.Tensor
+}
+
+// Adapter adds a trainable correction to a frozen Linear (LoRA). It is
+// implemented in package train.
+type Adapter interface {
+	// Forward adds the adapter's output for input x[N, In] to out[N, Out].
+	Forward(be compute.Backend, out, x *compute.Tensor)
+	// Backward accumulates the adapter's parameter gradients from dy[N, Out]
+	// and x[N, In], and adds its contribution to dx[N, In].
+	Backward(be compute.Backend, dx, dy, x *compute.Tensor)
+}
+
+// Forward runs the module: out = x·Wᵀ + b (+ adapter).
+func (l *Linear) Forward(be compute.Backend, out, x *compute.Tensor) {
+	be.Linear(out, x, l.W, l.Bias)
+	if l.Adapter != nil {
+		l.Adapter.Forward(be, out, x)
+	}
+}
+
+// Linears lists every linear module in layer order, the head excluded.
+func (m *Model) Linears() []*Linear {
+	var out []*Linear
+	for i := range m.Blocks {
+		b := &m.Blocks[i]
+		for _, l := range []*Linear{b.QKV, b.Q, b.K, b.V, b.O, b.Gate, b.Up, b.Down} {
+			if l != nil {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// Close releases the memory-mapped checkpoint. The model must not be used after.
+func (m *Model) Close() error {
+	if m.ckpt == nil {
+		return nil
+	}
+	err := m.ckpt.Close()
+	m.ckpt = nil
+	return err
+}
+
+// SizeOnDisk is the byte size of the checkpoint's weight files.
+func (m *Model) SizeOnDisk() int64 { return m.ckpt.SizeBytes() }
+
+// Checkpoint exposes the opened weight files (for inspection and export).
+func (m *Model) Checkpoint() *safetensors.Checkpoint { return m.ckpt }
+
+// Load opens a Hugging Face model folder: config.json, the safetensors
+// weights (memory-mapped) and tokenizer.json. The weights are placed on be.
+func Load(dir string, be compute.Backend) (*Model, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model folder %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		if strings.HasSuffix(strings.ToLower(dir), ".gguf") {
+			return nil, fmt.Errorf("%s: GGUF files cannot be loaded yet; open a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)", dir)
+		}
+		return nil, fmt.Errorf("%s is a file; open the Hugging Face model folder that holds config.json", dir)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		if g := ggufIn(dir); g != "" {
+			return nil, fmt.Errorf("%s holds a GGUF file (%s), which Fynetune cannot load yet; open a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)", dir, filepath.Base(g))
+		}
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > cfg.Vocab {
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens but config.json vocab_size is %d", dir, tok.VocabSize(), cfg.Vocab)
+	}
+	ck, err := safetensors.OpenModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Dir: dir, Config: cfg, Tok: tok, Be: be, ckpt: ck}
+	if err := m.bind(); err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// ggufIn returns the first .gguf file in dir, or "".
+func ggufIn(dir string) string {
+	g, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
+	if len(g) > 0 {
+		return g[0]
+	}
+	return ""
+}
+
+// binder resolves checkpoint tensors by their canonical names, checking
+// presence and shape, and places them on the backend.
+type binder struct {
+	m      *Model
+	prefix func(string) string // canonical name -> name in this checkpoint
+}
+
+func (b *binder) find(name string) (safetensors.Info, string, error) {
+	key := b.prefix(name)
+	info, ok := b.m.ckpt.Info(key)
+	if !ok {
+		return info, key, fmt.Errorf("%s: tensor %q is missing (model_type %s, %d layers)", b.m.Dir, key, b.m.Config.ModelType, b.m.Config.Layers)
+	}
+	return info, key, nil
+}
+
+func (b *binder) checkShape(key string, got []int, want ...int) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", b.m.Dir, b.m.ckpt.FileOf(key), key, got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", b.m.Dir, b.m.ckpt.FileOf(key), key, got, want)
+		}
+	}
+	return nil
+}
+
+func (b *binder) floats(key string) ([]float32, error) {
+	v, err := b.m.ckpt.Float32(key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.m.Dir, err)
+	}
+	return v, nil
+}
+
+// vector loads a 1-D tensor (norm weight, bias) of length n onto the backend.
+func (b *binder) vector(name string, n int) (*compute.Tensor, error) {
+	info, key, err := b.find(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkShape(key, info.Shape, n); err != nil {
+		return nil, err
+	}
+	v, err := b.floats(key)
+	if err != nil {
+		return nil, err
+	}
+	t := b.m.Be.NewTensor(n)
+	b.m.Be.Upload(t, v)
+	return t, nil
+}
+
+// weight loads a matrix used as y = x·Wᵀ with logical shape [out, in].
+// Conv1D weights (GPT-2) are stored [in, out] and stay in that layout.
+func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight, error) {
+	info, key, err := b.find(name)
+	if err != nil {
+		return nil, err
+	}
+	want := []int{out, in}
+	if conv1D {
+		want = []int{in, out}
+	}
+	if err := b.checkShape(key, info.Shape, want...); err != nil {
+		return nil, err
+	}
+	v, err := b.floats(key)
+	if err != nil {
+		return nil, err
+	}
+	w := &compute.Weight{Name: key, Out: out, In: in, Transposed: conv1D, DType: compute.F32, F32: v}
+	b.m.Be.PrepareWeight(w)
+	return w, nil
+}
+
+func (b *binder) linear(path string, out, in int, conv1D, bias bool) (*Linear, error) {
+	w, err := b.weight(path+".weight", out, in, conv1D)
+	if err != nil {
+		return nil, err
+	}
+	l := &Linear{Path: path, W: w}
+	if bias {
+		if l.Bias, err = b.vector(path+".bias", out); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// bind maps the checkpoint's tensors onto the model: the one place where
+// Hugging Face weight names are spelled out, per architecture.
+func (m *Model) bind() error {
+	c := m.Config
+	if c.Arch == ArchGPT2 {
+		return m.bindGPT2()
+	}
+	b := &binder{m: m, prefix: func(s string) string { return s }}
+	var err error
+	if m.Embed, err = b.weight("model.embed_tokens.weight", c.Vocab, c.Dim, false); err != nil {
+		return err
+	}
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	m.Blocks = make([]Block, c.Layers)
+	for i := range m.Blocks {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		blk := &m.Blocks[i]
+		blk.norm1Name, blk.norm2Name = p+"input_layernorm", p+"post_attention_layernorm"
+		steps := []func() error{
+			func() (e error) { blk.Norm1W, e = b.vector(p+"input_layernorm.weight", c.Dim); return },
+			func() (e error) { blk.Q, e = b.linear(p+"self_attn.q_proj", q, c.Dim, false, c.QKVBias); return },
+			func() (e error) { blk.K, e = b.linear(p+"self_attn.k_proj", kv, c.Dim, false, c.QKVBias); return },
+			func() (e error) { blk.V, e = b.linear(p+"self_attn.v_proj", kv, c.Dim, false, c.QKVBias); return },
+			func() (e error) { blk.O, e = b.linear(p+"self_attn.o_proj", c.Dim, q, false, c.OBias); return },
+			func() (e error) {
+				blk.Norm2W, e = b.vector(p+"post_attention_layernorm.weight", c.Dim)
+				return
+			},
+			func() (e error) { blk.Gate, e = b.linear(p+"mlp.gate_proj", c.FFN, c.Dim, false, c.MLPBias); return },
+			func() (e error) { blk.Up, e = b.linear(p+"mlp.up_proj", c.FFN, c.Dim, false, c.MLPBias); return },
+			func() (e error) { blk.Down, e = b.linear(p+"mlp.down_proj", c.Dim, c.FFN, false, c.MLPBias); return },
+		}
+		for _, s := range steps {
+			if err := s(); err != nil {
+				return err
+			}
+		}
+	}
+	m.normName = "model.norm"
+	if m.NormW, err = b.vector("model.norm.weight", c.Dim); err != nil {
+		return err
+	}
+	return m.bindHead(b)
+}
+
+func (m *Model) bindHead(b *binder) error {
+	if !m.Config.TiedHead {
+		if _, ok := m.ckpt.Info("lm_head.weight"); ok {
+			var err error
+			m.Head, err = b.weight("lm_head.weight", m.Config.Vocab, m.Config.Dim, false)
+			return err
+		}
+		if m.Config.Arch != ArchGPT2 {
+			return fmt.Errorf("%s: tensor %q is missing and tie_word_embeddings is false", m.Dir, "lm_head.weight")
+		}
+	}
+	m.Head = m.Embed
+	return nil
+}
+
+func (m *Model) bindGPT2() error {
+	c := m.Config
+	// Checkpoints are saved with or without the "transformer." prefix.
+	pre := ""
+	if _, ok := m.ckpt.Info("transformer.wte.weight"); ok {
+		pre = "transformer."
+	}
+	b := &binder{m: m, prefix: func(s string) string {
+		if strings.HasPrefix(s, "lm_head.") {
+			return s
+		}
+		return pre + s
+	}}
+	var err error
+	if m.Embed, err = b.weight("wte.weight", c.Vocab, c.Dim, false); err != nil {
+		return err
+	}
+	if m.PosEmbed, err = b.weight("wpe.weight", c.MaxPos, c.Dim, false); err != nil {
+		return err
+	}
+	D := c.Dim
+	m.Blocks = make([]Block, c.Layers)
+	for i := range m.Blocks {
+		p := fmt.Sprintf("h.%d.", i)
+		blk := &m.Blocks[i]
+		blk.norm1Name, blk.norm2Name = pre+p+"ln_1", pre+p+"ln_2"
+		steps := []func() error{
+			func() (e error) { blk.Norm1W, e = b.vector(p+"ln_1.weight", D); return },
+			func() (e error) { blk.Norm1B, e = b.vector(p+"ln_1.bias", D); return },
+			func() (e error) { blk.QKV, e = b.linear(p+"attn.c_attn", 3*D, D, true, true); return },
+			func() (e error) { blk.O, e = b.linear(p+"attn.c_proj", D, D, true, true); return },
+			func() (e error) { blk.Norm2W, e = b.vector(p+"ln_2.weight", D); return },
+			func() (e error) { blk.Norm2B, e = b.vector(p+"ln_2.bias", D); return },
+			func() (e error) { blk.Up, e = b.linear(p+"mlp.c_fc", c.FFN, D, true, true); return },
+			func() (e error) { blk.Down, e = b.linear(p+"mlp.c_proj", D, c.FFN, true, true); return },
+		}
+		for _, s := range steps {
+			if err := s(); err != nil {
+				return err
+			}
+		}
+		// PEFT names modules by their full path in the HF model, which always
+		// carries "transformer." for GPT2LMHeadModel.
+		for _, l := range []*Linear{blk.QKV, blk.O, blk.Up, blk.Down} {
+			l.Path = "transformer." + strings.TrimPrefix(l.Path, pre)
+		}
+	}
+	m.normName = pre + "ln_f"
+	if m.NormW, err = b.vector("ln_f.weight", D); err != nil {
+		return err
+	}
+	if m.NormB, err = b.vector("ln_f.bias", D); err != nil {
+		return err
+	}
+	return m.bindHead(b)
+}
