@@ -154,6 +154,10 @@ type Backend interface {
 	BiasBackward(dbias, dy *Tensor)
 	// Scale multiplies x by s in place.
 	Scale(x *Tensor, s float32)
+	// Mul computes out = a ⊙ b elementwise (out may alias a or b).
+	Mul(out, a, b *Tensor)
+	// SumSquares returns Σx² accumulated in float64.
+	SumSquares(x *Tensor) float64
 	// Copy copies src into dst (same number of elements).
 	Copy(dst, src *Tensor)
 	// SplitCols copies column blocks of src[N, sum(C_i)] into dsts[i][N, C_i].
@@ -201,7 +205,16 @@ type Backend interface {
 	// -100 (any negative target) are not scored. It returns the sum of the
 	// scored losses and their count. When dlogits is not nil it receives
 	// scale·(softmax - onehot) on scored rows and 0 on the others.
+	// dlogits may be logits itself.
 	CrossEntropy(dlogits, logits *Tensor, targets []int32, scale float32) (sum float64, count int)
+
+	// AdamW applies one torch.optim.AdamW step to p from its gradient g and
+	// moments m, v (step counts from 1): p -= lr·wd·p; m = β1·m + (1-β1)·g;
+	// v = β2·v + (1-β2)·g²; p -= lr/(1-β1^step) · m / (sqrt(v/(1-β2^step)) + eps).
+	AdamW(p, g, m, v *Tensor, lr, beta1, beta2, eps, weightDecay float32, step int)
+	// SGD applies p -= lr·d where d is g, or with momentum the buffer
+	// buf = momentum·buf + g (buf = g at step 1), as torch.optim.SGD.
+	SGD(p, g, buf *Tensor, lr, momentum float32, step int)
 }
 
 // IgnoreIndex marks a target position that is not scored.

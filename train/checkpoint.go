@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fynetune/fynetune/compute"
 	"github.com/fynetune/fynetune/model"
 	"github.com/fynetune/fynetune/model/safetensors"
 	"github.com/fynetune/fynetune/train/data"
@@ -50,12 +51,13 @@ func (j *Job) SaveCheckpoint() error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	be := j.M.Be
 	var ts []safetensors.Tensor
 	for k, p := range j.params {
-		ts = append(ts, safetensors.F32Tensor("param/"+p.Name, p.Value.Shape, p.Value.Data))
-		ts = append(ts, safetensors.F32Tensor("m/"+p.Name, p.Value.Shape, j.Opt.M[k]))
+		ts = append(ts, safetensors.F32Tensor("param/"+p.Name, p.Value.Shape, download(be, p.Value)))
+		ts = append(ts, safetensors.F32Tensor("m/"+p.Name, p.Value.Shape, download(be, j.Opt.M[k])))
 		if j.Opt.V != nil {
-			ts = append(ts, safetensors.F32Tensor("v/"+p.Name, p.Value.Shape, j.Opt.V[k]))
+			ts = append(ts, safetensors.F32Tensor("v/"+p.Name, p.Value.Shape, download(be, j.Opt.V[k])))
 		}
 	}
 	if err := safetensors.Write(filepath.Join(tmp, checkpointTensors), ts, nil); err != nil {
@@ -145,19 +147,19 @@ func (j *Job) restoreLatest() error {
 		return err
 	}
 	defer f.Close()
-	load := func(name string, dst []float32) error {
+	load := func(name string, dst *compute.Tensor) error {
 		v, err := f.Float32(name)
 		if err != nil {
 			return err
 		}
-		if len(v) != len(dst) {
-			return fmt.Errorf("%s: tensor %q has %d values, want %d", dir, name, len(v), len(dst))
+		if len(v) != dst.Len() {
+			return fmt.Errorf("%s: tensor %q has %d values, want %d", dir, name, len(v), dst.Len())
 		}
-		copy(dst, v)
+		j.M.Be.Upload(dst, v)
 		return nil
 	}
 	for k, p := range j.params {
-		if err := load("param/"+p.Name, p.Value.Data); err != nil {
+		if err := load("param/"+p.Name, p.Value); err != nil {
 			return err
 		}
 		if err := load("m/"+p.Name, j.Opt.M[k]); err != nil {
@@ -224,7 +226,7 @@ func SaveFullModel(dir string, m *model.Model, params []Param) error {
 	}
 	var ts []safetensors.Tensor
 	for _, p := range params {
-		ts = append(ts, safetensors.F32Tensor(p.Name, p.Value.Shape, p.Value.Data))
+		ts = append(ts, safetensors.F32Tensor(p.Name, p.Value.Shape, download(m.Be, p.Value)))
 	}
 	_, err := safetensors.WriteSharded(dir, "model", ts, map[string]string{"format": "pt"}, 2<<30)
 	return err
@@ -252,6 +254,13 @@ func CopyModelFiles(src, dir string) error {
 		}
 	}
 	return nil
+}
+
+// download copies a tensor's values to a new host slice.
+func download(be compute.Backend, t *compute.Tensor) []float32 {
+	v := make([]float32, t.Len())
+	be.Download(v, t)
+	return v
 }
 
 // setDropout (re)configures dropout for a loaded adapter.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/fynetune/fynetune/compute"
 	"github.com/fynetune/fynetune/compute/cpu"
 	"github.com/fynetune/fynetune/internal/testenv"
 	"github.com/fynetune/fynetune/model"
@@ -32,6 +33,12 @@ type traceJSON struct {
 	Steps     int       `json:"steps"`
 	Losses    []float64 `json:"losses"`
 	GradNorms []float64 `json:"grad_norms"`
+}
+
+func download(m *model.Model, t *compute.Tensor) []float32 {
+	v := make([]float32, t.Len())
+	m.Be.Download(v, t)
+	return v
 }
 
 // relErr is ‖a-b‖ / ‖b‖ (absolute when b is zero).
@@ -98,7 +105,7 @@ func replayTrace(t *testing.T, mdl, opt string) {
 	if len(tr.Optimizer.Betas) == 2 {
 		oc.Beta1, oc.Beta2 = tr.Optimizer.Betas[0], tr.Optimizer.Betas[1]
 	}
-	o, err := train.NewOptimizer(oc, params)
+	o, err := train.NewOptimizer(m.Be, oc, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +114,14 @@ func replayTrace(t *testing.T, mdl, opt string) {
 	for s := 0; s < tr.Steps; s++ {
 		ids, _ := g.Int32(fmt.Sprintf("batch.%d.input_ids", s))
 		tg, _ := g.Int32(fmt.Sprintf("batch.%d.targets", s))
-		train.ZeroGrad(params)
+		train.ZeroGrad(m.Be, params)
 		sum, n := st.ForwardBackward(ids, tg, train.Scored(tg), true)
 		if loss := sum / float64(n); math.Abs(loss-tr.Losses[s]) > 1e-4 {
 			t.Errorf("step %d: loss %.7f, want %.7f", s, loss, tr.Losses[s])
 		}
 		if s == 0 {
 			for _, p := range params {
-				if e := relErr(p.Grad.Data, golden("grad0."+p.Name)); e > 1e-4 {
+				if e := relErr(download(m, p.Grad), golden("grad0."+p.Name)); e > 1e-4 {
 					t.Errorf("step 0: gradient of %s off by %.2g relative", p.Name, e)
 				}
 			}
@@ -125,7 +132,7 @@ func replayTrace(t *testing.T, mdl, opt string) {
 		}
 	}
 	for _, p := range params {
-		if e := relErr(p.Value.Data, golden("final."+p.Name)); e > 1e-4 {
+		if e := relErr(download(m, p.Value), golden("final."+p.Name)); e > 1e-4 {
 			t.Errorf("final %s off by %.2g relative", p.Name, e)
 		}
 	}
@@ -142,9 +149,10 @@ func replayTrace(t *testing.T, mdl, opt string) {
 	logits := m.Be.NewTensor(fi.Shape[0]*fi.Shape[1], m.Config.Vocab)
 	m.Logits(logits, a.Final)
 	want := golden("final_logits")
+	got := download(m, logits)
 	var worst float64
 	for i := range want {
-		worst = math.Max(worst, math.Abs(float64(logits.Data[i]-want[i])))
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
 	}
 	if worst > 1e-4 {
 		t.Errorf("final logits off by %.3g", worst)

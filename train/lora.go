@@ -45,8 +45,11 @@ type Lora struct {
 	dh   *compute.Tensor // [N, r]
 	xd   *compute.Tensor // dropout(x) of the last forward [N, in]
 	dxd  *compute.Tensor // [N, in]
-	mask []float32       // dropout mask (0 or 1/(1-p)) of the last forward
+	mask *compute.Tensor // dropout mask (0 or 1/(1-p)) of the last forward [N, in]
+	host []float32       // the mask drawn on the host
 	n    int             // rows of the buffers above
+
+	hCap, dhCap, xdCap, dxdCap, maskCap *compute.Tensor // the buffers at full capacity
 }
 
 // KeyA and KeyB are the PEFT state-dict keys of the adapter's matrices.
@@ -61,18 +64,16 @@ func (l *Lora) buffers(be compute.Backend, n int) {
 		return
 	}
 	r, in := l.A.Shape[0], l.A.Shape[1]
-	if l.h == nil || l.h.Shape[0] < n {
-		l.h, l.dh = be.NewTensor(n, r), be.NewTensor(n, r)
+	if l.hCap == nil || l.hCap.Shape[0] < n {
+		l.hCap, l.dhCap = be.NewTensor(n, r), be.NewTensor(n, r)
 		if l.dropout > 0 {
-			l.xd, l.dxd = be.NewTensor(n, in), be.NewTensor(n, in)
-			l.mask = make([]float32, n*in)
+			l.xdCap, l.dxdCap, l.maskCap = be.NewTensor(n, in), be.NewTensor(n, in), be.NewTensor(n, in)
+			l.host = make([]float32, n*in)
 		}
-	} else {
-		l.h, l.dh = &compute.Tensor{Shape: []int{n, r}, Data: l.h.Data[:n*r]}, &compute.Tensor{Shape: []int{n, r}, Data: l.dh.Data[:n*r]}
-		if l.dropout > 0 {
-			l.xd = &compute.Tensor{Shape: []int{n, in}, Data: l.xd.Data[:n*in]}
-			l.dxd = &compute.Tensor{Shape: []int{n, in}, Data: l.dxd.Data[:n*in]}
-		}
+	}
+	l.h, l.dh = l.hCap.RowView(0, n), l.dhCap.RowView(0, n)
+	if l.dropout > 0 {
+		l.xd, l.dxd, l.mask = l.xdCap.RowView(0, n), l.dxdCap.RowView(0, n), l.maskCap.RowView(0, n)
 	}
 	l.n = n
 }
@@ -82,16 +83,18 @@ func (l *Lora) Forward(be compute.Backend, out, x *compute.Tensor) {
 	l.buffers(be, x.Rows())
 	in := x
 	if l.dropout > 0 && l.train {
-		// Inverted dropout on the host: the mask is kept for the backward pass.
+		// Inverted dropout; the mask is drawn on the host and kept for the
+		// backward pass.
 		keep := 1 / (1 - l.dropout)
-		for i, v := range x.Data {
-			m := float32(0)
+		host := l.host[:x.Len()]
+		for i := range host {
+			host[i] = 0
 			if l.rng.Float32() >= l.dropout {
-				m = keep
+				host[i] = keep
 			}
-			l.mask[i] = m
-			l.xd.Data[i] = v * m
 		}
+		be.Upload(l.mask, host)
+		be.Mul(l.xd, x, l.mask)
 		in = l.xd
 	}
 	be.MatMul(l.h, in, l.A, false, true, 1, 0)
@@ -101,17 +104,17 @@ func (l *Lora) Forward(be compute.Backend, out, x *compute.Tensor) {
 // Backward accumulates dA and dB and adds the adapter's share of dx.
 func (l *Lora) Backward(be compute.Backend, dx, dy, x *compute.Tensor) {
 	in := x
-	if l.dropout > 0 && l.train {
+	dropout := l.dropout > 0 && l.train
+	if dropout {
 		in = l.xd
 	}
-	be.MatMul(l.GB, dy, l.h, true, false, l.Scale, 1)  // dB += s·dyᵀ·h
+	be.MatMul(l.GB, dy, l.h, true, false, l.Scale, 1) // dB += s·dyᵀ·h
 	be.MatMul(l.dh, dy, l.B, false, false, l.Scale, 0) // dh = s·dy·B
 	be.MatMul(l.GA, l.dh, in, true, false, 1, 1)       // dA += dhᵀ·x
-	if l.dropout > 0 && l.train {
+	if dropout {
 		be.MatMul(l.dxd, l.dh, l.A, false, false, 1, 0)
-		for i := range dx.Data {
-			dx.Data[i] += l.dxd.Data[i] * l.mask[i]
-		}
+		be.Mul(l.dxd, l.dxd, l.mask)
+		be.Add(dx, dx, l.dxd)
 		return
 	}
 	be.MatMul(dx, l.dh, l.A, false, false, 1, 1) // dx += dh·A

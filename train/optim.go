@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/fynetune/fynetune/compute"
 )
 
 // OptimConfig selects and tunes the optimizer.
@@ -17,17 +19,18 @@ type OptimConfig struct {
 	MaxGradNorm float64 // global clipping; 0 disables
 }
 
-// Optimizer updates parameters from their gradients. Its state (moments,
-// step count) is part of a checkpoint.
+// Optimizer updates parameters from their gradients on their backend. Its
+// state (moments, step count) is part of a checkpoint.
 type Optimizer struct {
 	Cfg    OptimConfig
 	Params []Param
-	Step   int         // updates done
-	M, V   [][]float32 // AdamW moments, or SGD momentum buffers in M
+	Step   int               // updates done
+	M, V   []*compute.Tensor // AdamW moments; SGD momentum buffers in M
+	be     compute.Backend
 }
 
-// NewOptimizer checks cfg and allocates state for params.
-func NewOptimizer(cfg OptimConfig, params []Param) (*Optimizer, error) {
+// NewOptimizer checks cfg and allocates state for params on be.
+func NewOptimizer(be compute.Backend, cfg OptimConfig, params []Param) (*Optimizer, error) {
 	switch cfg.Name {
 	case "adamw":
 		if cfg.Beta1 == 0 && cfg.Beta2 == 0 {
@@ -43,32 +46,29 @@ func NewOptimizer(cfg OptimConfig, params []Param) (*Optimizer, error) {
 	if !(cfg.LR > 0) {
 		return nil, fmt.Errorf("learning rate must be positive, got %g", cfg.LR)
 	}
-	o := &Optimizer{Cfg: cfg, Params: params}
+	o := &Optimizer{Cfg: cfg, Params: params, be: be}
 	for _, p := range params {
-		n := p.Value.Len()
-		o.M = append(o.M, make([]float32, n))
+		o.M = append(o.M, be.NewTensor(p.Value.Shape...))
 		if cfg.Name == "adamw" {
-			o.V = append(o.V, make([]float32, n))
+			o.V = append(o.V, be.NewTensor(p.Value.Shape...))
 		}
 	}
 	return o, nil
 }
 
 // GradNorm is the global L2 norm of all gradients.
-func GradNorm(params []Param) float64 {
+func GradNorm(be compute.Backend, params []Param) float64 {
 	var s float64
 	for _, p := range params {
-		for _, g := range p.Grad.Data {
-			s += float64(g) * float64(g)
-		}
+		s += be.SumSquares(p.Grad)
 	}
 	return math.Sqrt(s)
 }
 
 // ZeroGrad clears every gradient.
-func ZeroGrad(params []Param) {
+func ZeroGrad(be compute.Backend, params []Param) {
 	for _, p := range params {
-		clear(p.Grad.Data)
+		be.Zero(p.Grad)
 	}
 }
 
@@ -76,55 +76,22 @@ func ZeroGrad(params []Param) {
 // applies one step at learning rate lr and returns the gradient norm before
 // clipping.
 func (o *Optimizer) Update(lr float64) float64 {
-	norm := GradNorm(o.Params)
-	if o.Cfg.MaxGradNorm > 0 {
-		coef := o.Cfg.MaxGradNorm / (norm + 1e-6)
-		if coef < 1 {
-			c := float32(coef)
+	be, c := o.be, o.Cfg
+	norm := GradNorm(be, o.Params)
+	if c.MaxGradNorm > 0 {
+		if coef := c.MaxGradNorm / (norm + 1e-6); coef < 1 {
 			for _, p := range o.Params {
-				for i := range p.Grad.Data {
-					p.Grad.Data[i] *= c
-				}
+				be.Scale(p.Grad, float32(coef))
 			}
 		}
 	}
 	o.Step++
-	c := o.Cfg
-	switch c.Name {
-	case "adamw":
-		// torch.optim.AdamW: decoupled decay, bias correction, eps after the sqrt.
-		bc1 := 1 - math.Pow(c.Beta1, float64(o.Step))
-		bc2 := 1 - math.Pow(c.Beta2, float64(o.Step))
-		b1, b2 := float32(c.Beta1), float32(c.Beta2)
-		decay := float32(1 - lr*c.WeightDecay)
-		stepSize := lr / bc1
-		sqrtBC2 := math.Sqrt(bc2)
-		for k, p := range o.Params {
-			m, v, w, g := o.M[k], o.V[k], p.Value.Data, p.Grad.Data
-			for i := range w {
-				w[i] *= decay
-				m[i] = b1*m[i] + (1-b1)*g[i]
-				v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
-				denom := math.Sqrt(float64(v[i]))/sqrtBC2 + c.Eps
-				w[i] -= float32(stepSize * float64(m[i]) / denom)
-			}
-		}
-	case "sgd":
-		mu := float32(c.Momentum)
-		for k, p := range o.Params {
-			w, g, buf := p.Value.Data, p.Grad.Data, o.M[k]
-			for i := range w {
-				d := g[i]
-				if mu != 0 {
-					if o.Step == 1 {
-						buf[i] = d
-					} else {
-						buf[i] = mu*buf[i] + d
-					}
-					d = buf[i]
-				}
-				w[i] -= float32(lr) * d
-			}
+	for k, p := range o.Params {
+		switch c.Name {
+		case "adamw":
+			be.AdamW(p.Value, p.Grad, o.M[k], o.V[k], float32(lr), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), float32(c.WeightDecay), o.Step)
+		case "sgd":
+			be.SGD(p.Value, p.Grad, o.M[k], float32(lr), float32(c.Momentum), o.Step)
 		}
 	}
 	return norm

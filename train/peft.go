@@ -67,8 +67,8 @@ func SaveAdapter(dir string, set *Adapters, m *model.Model) error {
 	var ts []safetensors.Tensor
 	for _, l := range set.Mods {
 		ts = append(ts,
-			safetensors.F32Tensor(l.KeyA(), l.A.Shape, l.A.Data),
-			safetensors.F32Tensor(l.KeyB(), l.B.Shape, l.B.Data))
+			safetensors.F32Tensor(l.KeyA(), l.A.Shape, download(m.Be, l.A)),
+			safetensors.F32Tensor(l.KeyB(), l.B.Shape, download(m.Be, l.B)))
 	}
 	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		return err

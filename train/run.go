@@ -262,7 +262,7 @@ func (j *Job) setup() error {
 			j.params = append(j.params, p)
 		}
 	}
-	if j.Opt, err = NewOptimizer(cfg.OptimConfig(), j.params); err != nil {
+	if j.Opt, err = NewOptimizer(m.Be, cfg.OptimConfig(), j.params); err != nil {
 		return err
 	}
 	j.Sched = Schedule{Kind: cfg.Schedule, Peak: cfg.LR, Warmup: cfg.Warmup, Total: j.Total}
@@ -364,14 +364,14 @@ func (j *Job) step() (loss, norm float64, tokens int, err error) {
 		tokens += b.Tokens
 		scored += b.Scored
 	}
-	ZeroGrad(j.params)
+	ZeroGrad(j.M.Be, j.params)
 	var sum float64
 	for k := range j.ids {
 		s, _ := j.stepper.ForwardBackward(j.ids[k], j.tgts[k], scored, true)
 		sum += s
 	}
 	loss = sum / float64(max(scored, 1))
-	norm = GradNorm(j.params)
+	norm = GradNorm(j.M.Be, j.params)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
 		where := "no checkpoint was saved yet"
 		if j.lastCk != "" {

@@ -67,6 +67,9 @@ var checks = []struct {
 	{"RoPE", testRoPE},
 	{"Attention", testAttention},
 	{"CrossEntropy", testCrossEntropy},
+	{"Mul", testMul},
+	{"SumSquares", testSumSquares},
+	{"Optimizers", testOptimizers},
 	{"ShapeChecks", testShapeChecks},
 }
 
