@@ -44,6 +44,7 @@ func commands() []command {
 		{"eval", "mean token loss and perplexity of a text file", runEval},
 		{"inspect", "describe a model folder", runInspect},
 		{"train", "fine-tune a model with LoRA (or fully)", runTrain},
+		{"bench", "measure training speed and memory", runBench},
 	}
 }
 

@@ -146,7 +146,7 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Dir: dir, Config: cfg, Tok: tok, Be: be, ckpt: ck}
-	if err := m.bind(); err != nil {
+	if err := m.bind(m.checkpointSource); err != nil {
 		ck.Close()
 		return nil, err
 	}
@@ -162,52 +162,51 @@ func ggufIn(dir string) string {
 	return ""
 }
 
-// binder resolves checkpoint tensors by their canonical names, checking
-// presence and shape, and places them on the backend.
+// binder resolves tensors by their canonical names, checking presence and
+// shape, and places them on the backend. fetch reads a tensor of the wanted
+// shape (from the checkpoint, or made up for a random model) and has says
+// whether a tensor exists.
 type binder struct {
 	m      *Model
 	prefix func(string) string // canonical name -> name in this checkpoint
+	fetch  func(key string, want []int) ([]float32, error)
+	has    func(key string) bool
 }
 
-func (b *binder) find(name string) (safetensors.Info, string, error) {
-	key := b.prefix(name)
-	info, ok := b.m.ckpt.Info(key)
-	if !ok {
-		return info, key, fmt.Errorf("%s: tensor %q is missing (model_type %s, %d layers)", b.m.Dir, key, b.m.Config.ModelType, b.m.Config.Layers)
+// checkpointSource makes a binder read m's checkpoint.
+func (m *Model) checkpointSource(b *binder) {
+	b.has = func(key string) bool { _, ok := m.ckpt.Info(key); return ok }
+	b.fetch = func(key string, want []int) ([]float32, error) {
+		info, ok := m.ckpt.Info(key)
+		if !ok {
+			return nil, fmt.Errorf("%s: tensor %q is missing (model_type %s, %d layers)", m.Dir, key, m.Config.ModelType, m.Config.Layers)
+		}
+		if !equalShape(info.Shape, want) {
+			return nil, fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", m.Dir, m.ckpt.FileOf(key), key, info.Shape, want)
+		}
+		v, err := m.ckpt.Float32(key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Dir, err)
+		}
+		return v, nil
 	}
-	return info, key, nil
 }
 
-func (b *binder) checkShape(key string, got []int, want ...int) error {
-	if len(got) != len(want) {
-		return fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", b.m.Dir, b.m.ckpt.FileOf(key), key, got, want)
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	for i := range got {
-		if got[i] != want[i] {
-			return fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", b.m.Dir, b.m.ckpt.FileOf(key), key, got, want)
+	for i := range a {
+		if a[i] != b[i] {
+			return false
 		}
 	}
-	return nil
-}
-
-func (b *binder) floats(key string) ([]float32, error) {
-	v, err := b.m.ckpt.Float32(key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.m.Dir, err)
-	}
-	return v, nil
+	return true
 }
 
 // vector loads a 1-D tensor (norm weight, bias) of length n onto the backend.
 func (b *binder) vector(name string, n int) (*compute.Tensor, error) {
-	info, key, err := b.find(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.checkShape(key, info.Shape, n); err != nil {
-		return nil, err
-	}
-	v, err := b.floats(key)
+	v, err := b.fetch(b.prefix(name), []int{n})
 	if err != nil {
 		return nil, err
 	}
@@ -219,18 +218,12 @@ func (b *binder) vector(name string, n int) (*compute.Tensor, error) {
 // weight loads a matrix used as y = x·Wᵀ with logical shape [out, in].
 // Conv1D weights (GPT-2) are stored [in, out] and stay in that layout.
 func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight, error) {
-	info, key, err := b.find(name)
-	if err != nil {
-		return nil, err
-	}
+	key := b.prefix(name)
 	want := []int{out, in}
 	if conv1D {
 		want = []int{in, out}
 	}
-	if err := b.checkShape(key, info.Shape, want...); err != nil {
-		return nil, err
-	}
-	v, err := b.floats(key)
+	v, err := b.fetch(key, want)
 	if err != nil {
 		return nil, err
 	}
@@ -255,12 +248,13 @@ func (b *binder) linear(path string, out, in int, conv1D, bias bool) (*Linear, e
 
 // bind maps the checkpoint's tensors onto the model: the one place where
 // Hugging Face weight names are spelled out, per architecture.
-func (m *Model) bind() error {
+func (m *Model) bind(src func(*binder)) error {
 	c := m.Config
 	if c.Arch == ArchGPT2 {
-		return m.bindGPT2()
+		return m.bindGPT2(src)
 	}
 	b := &binder{m: m, prefix: func(s string) string { return s }}
+	src(b)
 	var err error
 	if m.Embed, err = b.weight("model.embed_tokens.weight", c.Vocab, c.Dim, false); err != nil {
 		return err
@@ -300,7 +294,7 @@ func (m *Model) bind() error {
 
 func (m *Model) bindHead(b *binder) error {
 	if !m.Config.TiedHead {
-		if _, ok := m.ckpt.Info("lm_head.weight"); ok {
+		if b.has("lm_head.weight") {
 			var err error
 			m.Head, err = b.weight("lm_head.weight", m.Config.Vocab, m.Config.Dim, false)
 			return err
@@ -313,19 +307,21 @@ func (m *Model) bindHead(b *binder) error {
 	return nil
 }
 
-func (m *Model) bindGPT2() error {
+func (m *Model) bindGPT2(src func(*binder)) error {
 	c := m.Config
+	b := &binder{m: m}
+	src(b)
 	// Checkpoints are saved with or without the "transformer." prefix.
 	pre := ""
-	if _, ok := m.ckpt.Info("transformer.wte.weight"); ok {
+	if b.has("transformer.wte.weight") {
 		pre = "transformer."
 	}
-	b := &binder{m: m, prefix: func(s string) string {
+	b.prefix = func(s string) string {
 		if strings.HasPrefix(s, "lm_head.") {
 			return s
 		}
 		return pre + s
-	}}
+	}
 	var err error
 	if m.Embed, err = b.weight("wte.weight", c.Vocab, c.Dim, false); err != nil {
 		return err

@@ -1,0 +1,54 @@
+package model
+
+import (
+	"math/rand/v2"
+	"strings"
+
+	"github.com/fynetune/fynetune/compute"
+)
+
+// NewRandom builds a model of the given shape with random weights in memory
+// (GPT-2-style init: N(0, 0.02), norms 1, biases 0), for benchmarks and
+// tests that need a model of a size no fixture has. It has no tokenizer.
+func NewRandom(c *Config, be compute.Backend, seed uint64) (*Model, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be}
+	rng := rand.New(rand.NewPCG(seed, 0xbe9c))
+	err := m.bind(func(b *binder) {
+		b.has = func(key string) bool { return strings.HasPrefix(key, "transformer.") }
+		b.fetch = func(key string, want []int) ([]float32, error) {
+			n := 1
+			for _, d := range want {
+				n *= d
+			}
+			v := make([]float32, n)
+			switch {
+			case strings.HasSuffix(key, "norm.weight") || strings.Contains(key, ".ln_") || strings.HasPrefix(key, "transformer.ln_f.weight"):
+				if strings.HasSuffix(key, ".weight") {
+					for i := range v {
+						v[i] = 1
+					}
+				}
+			case strings.HasSuffix(key, ".bias"):
+			default:
+				for i := range v {
+					v[i] = float32(rng.NormFloat64() * 0.02)
+				}
+			}
+			return v, nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// GPT2Config returns a GPT-2 config with the given shape (n_positions 1024).
+func GPT2Config(layers, dim, heads, vocab int) *Config {
+	return &Config{ModelType: "gpt2", Arch: ArchGPT2, Vocab: vocab, Dim: dim, Layers: layers, Heads: heads,
+		KVHeads: heads, HeadDim: dim / heads, FFN: 4 * dim, MaxPos: 1024, NormEps: 1e-5, TiedHead: true,
+		QKVBias: true, OBias: true, MLPBias: true, Activation: "gelu_new", BOS: 50256, EOS: []int{50256}}
+}
