@@ -28,22 +28,20 @@ func (b *Backend) SumSquares(x *compute.Tensor) float64 {
 	return s
 }
 
-func sameSize(op string, ts ...*compute.Tensor) [][]float32 {
-	out := make([][]float32, len(ts))
-	for i, t := range ts {
-		out[i] = data(op, "tensor", t)
-		if len(out[i]) != len(out[0]) {
-			panic(fmt.Sprintf("cpu: %s: tensors %v and %v differ in size", op, ts[0], t))
-		}
+// valuesOfLen returns t's values after checking it has n of them.
+func valuesOfLen(op, arg string, t *compute.Tensor, n int) []float32 {
+	d := data(op, arg, t)
+	if len(d) != n {
+		panic(fmt.Sprintf("cpu: %s: %s %v has %d values, want %d", op, arg, t, len(d), n))
 	}
-	return out
+	return d
 }
 
 // AdamW applies one torch.optim.AdamW step (see compute.Backend).
 func (b *Backend) AdamW(p, g, m, v *compute.Tensor, lr, beta1, beta2, eps, wd float32, step int) {
 	const op = "AdamW"
-	d := sameSize(op, p, g, m, v)
-	pd, gd, md, vd := d[0], d[1], d[2], d[3]
+	pd := data(op, "p", p)
+	gd, md, vd := valuesOfLen(op, "g", g, len(pd)), valuesOfLen(op, "m", m, len(pd)), valuesOfLen(op, "v", v, len(pd))
 	bc1 := 1 - math.Pow(float64(beta1), float64(step))
 	bc2 := 1 - math.Pow(float64(beta2), float64(step))
 	stepSize := float32(float64(lr) / bc1)
@@ -62,15 +60,15 @@ func (b *Backend) AdamW(p, g, m, v *compute.Tensor, lr, beta1, beta2, eps, wd fl
 // SGD applies one torch.optim.SGD step (see compute.Backend).
 func (b *Backend) SGD(p, g, buf *compute.Tensor, lr, momentum float32, step int) {
 	const op = "SGD"
+	pd := data(op, "p", p)
+	gd := valuesOfLen(op, "g", g, len(pd))
 	if momentum == 0 {
-		d := sameSize(op, p, g)
-		for i := range d[0] {
-			d[0][i] -= lr * d[1][i]
+		for i := range pd {
+			pd[i] -= lr * gd[i]
 		}
 		return
 	}
-	d := sameSize(op, p, g, buf)
-	pd, gd, bd := d[0], d[1], d[2]
+	bd := valuesOfLen(op, "buf", buf, len(pd))
 	for i := range pd {
 		if step <= 1 {
 			bd[i] = gd[i]

@@ -464,13 +464,16 @@ type packBuf struct {
 
 var bufPool = sync.Pool{New: func() any { return new(packBuf) }}
 
-func (p *packBuf) a(n int) []float32 { return grow(&p.ra, &p.pa, n) }
-func (p *packBuf) b(n int) []float32 { return grow(&p.rb, &p.pb, n) }
+func (p *packBuf) a(n int) []float32 { return grow(&p.ra, &p.pa, n, mcMax*kcMax) }
+func (p *packBuf) b(n int) []float32 { return grow(&p.rb, &p.pb, n, ncMax*kcMax) }
 
 // grow returns a 64-byte aligned slice of n floats backed by *raw, which is
-// reallocated if too small.
-func grow(raw, view *[]float32, n int) []float32 {
+// reallocated if too small. It allocates the full block size (full) at
+// once, so that buffers taken from the pool in any order never regrow: a
+// training step then allocates nothing.
+func grow(raw, view *[]float32, n, full int) []float32 {
 	if len(*view) < n {
+		n := max(n, full)
 		*raw = make([]float32, n+16)
 		off := 0
 		if mis := uintptr(unsafe.Pointer(&(*raw)[0])) & 63; mis != 0 {
