@@ -217,3 +217,39 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardQwen2Quirks: q/k/v biases, an explicit head_dim (12, not
+// hidden/heads = 8), GQA, an untied head and rope_theta 1000 against
+// PyTorch (model/testdata/make_qwen2_tiny.py wrote the model and golden).
+func TestForwardQwen2Quirks(t *testing.T) {
+	m, err := model.Load(filepath.Join("testdata", "qwen2-tiny"), cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.HeadDim != 12 || m.Head == m.Embed || m.Blocks[0].Q.Bias == nil {
+		t.Fatalf("quirks not picked up: head_dim %d, tied %v, q bias %v", m.Config.HeadDim, m.Head == m.Embed, m.Blocks[0].Q.Bias != nil)
+	}
+	g, err := safetensors.Open(filepath.Join("testdata", "qwen2-tiny", "golden.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ids, _ := g.Int32("input_ids")
+	a := m.NewActs(2, 16, true)
+	m.Forward(a, ids, nil)
+	logits := m.Be.NewTensor(32, m.Config.Vocab)
+	m.Logits(logits, a.Final)
+	for key, got := range map[string]*compute.Tensor{"hidden.1": a.X[1], "hidden.2": a.Final, "logits": logits} {
+		want, err := g.Float32(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, at := maxAbsDiff(got.Data, want); d > 1e-4 {
+			t.Errorf("%s: max |Δ| %.3g at %d", key, d, at)
+		}
+	}
+	if got := m.Tok.Decode(m.Tok.Encode("Hello, world!")); got != "Hello, world!" {
+		t.Errorf("byte-level round trip: %q", got)
+	}
+}
