@@ -24,6 +24,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	seed := f.Uint64("seed", 0, "random seed for sampling")
 	backend := f.String("backend", "auto", "compute backend: auto, cpu or gpu")
 	adapter := f.String("adapter", "", "apply this PEFT LoRA adapter folder")
+	bits := f.Int("bits", 16, "frozen weights: 16, 8 (int8) or 4 (NF4)")
 	if err := f.parse(syn, args, "model", "prompt"); err != nil {
 		return err
 	}
@@ -37,7 +38,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	case !(*topP > 0 && *topP <= 1):
 		return f.bad(syn, "--top-p must be in (0, 1]")
 	}
-	m, err := app.OpenModel(*dir, *backend, *adapter)
+	m, err := app.OpenModel(*dir, *backend, *adapter, *bits)
 	if err != nil {
 		return err
 	}
@@ -67,6 +68,7 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	asJSON := f.Bool("json", false, "print {\"tokens\",\"loss\",\"perplexity\"} as JSON")
 	backend := f.String("backend", "auto", "compute backend: auto, cpu or gpu")
 	adapter := f.String("adapter", "", "apply this PEFT LoRA adapter folder")
+	bits := f.Int("bits", 16, "frozen weights: 16, 8 (int8) or 4 (NF4)")
 	if err := f.parse(syn, args, "model", "data"); err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if *batch < 1 {
 		return f.bad(syn, "--batch must be at least 1")
 	}
-	m, err := app.OpenModel(*dir, *backend, *adapter)
+	m, err := app.OpenModel(*dir, *backend, *adapter, *bits)
 	if err != nil {
 		return err
 	}
@@ -94,9 +96,9 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 }
 
 func runInspect(ctx context.Context, env *Env, args []string) error {
-	const syn = "--model DIR [--json]"
+	const syn = "--model DIR|FILE.gguf [--json]"
 	f := newFlags(env, "inspect", syn)
-	dir := f.String("model", "", "model folder (Hugging Face layout)")
+	dir := f.String("model", "", "model folder (Hugging Face layout) or GGUF file")
 	asJSON := f.Bool("json", false, "print as JSON")
 	if err := f.parse(syn, args, "model"); err != nil {
 		return err
@@ -112,11 +114,23 @@ func runInspect(ctx context.Context, env *Env, args []string) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "model        %s\n", info.Dir)
-	fmt.Fprintf(w, "architecture %s (model_type %s)\n", info.Architecture, info.ModelType)
-	fmt.Fprintf(w, "layers       %d\n", info.Layers)
-	fmt.Fprintf(w, "hidden size  %d (MLP %d)\n", info.Hidden, info.FFN)
-	fmt.Fprintf(w, "heads        %d (key/value heads %d, head dim %d)\n", info.Heads, info.KVHeads, info.HeadDim)
-	fmt.Fprintf(w, "context      %d tokens\n", info.Context)
+	if g := info.GGUF; g != nil {
+		kind := "model"
+		if g.Type == "adapter" {
+			kind = fmt.Sprintf("%s adapter (alpha %g)", g.AdapterType, g.LoraAlpha)
+		}
+		fmt.Fprintf(w, "format       gguf v%d, %s, %d tensors, %d metadata entries\n", g.Version, kind, g.Tensors, g.Metadata)
+		fmt.Fprintf(w, "architecture %s\n", info.Architecture)
+	} else {
+		fmt.Fprintf(w, "architecture %s (model_type %s)\n", info.Architecture, info.ModelType)
+	}
+	adapter := info.GGUF != nil && info.GGUF.Type == "adapter"
+	if !adapter {
+		fmt.Fprintf(w, "layers       %d\n", info.Layers)
+		fmt.Fprintf(w, "hidden size  %d (MLP %d)\n", info.Hidden, info.FFN)
+		fmt.Fprintf(w, "heads        %d (key/value heads %d, head dim %d)\n", info.Heads, info.KVHeads, info.HeadDim)
+		fmt.Fprintf(w, "context      %d tokens\n", info.Context)
+	}
 	fmt.Fprintf(w, "parameters   %s (%d)\n", humanCount(info.Params), info.Params)
 	var dts []string
 	for k, v := range info.DTypes {
@@ -125,6 +139,9 @@ func runInspect(ctx context.Context, env *Env, args []string) error {
 	sort.Strings(dts)
 	fmt.Fprintf(w, "dtype        %s\n", strings.Join(dts, ", "))
 	fmt.Fprintf(w, "on disk      %s in %s\n", humanBytes(info.BytesOnDisk), strings.Join(info.Files, ", "))
+	if adapter {
+		return nil
+	}
 	fmt.Fprintf(w, "tokenizer    %s, %d tokens (vocab_size %d)\n", info.TokenizerKind, info.TokenizerVocab, info.Vocab)
 	tmpl := "no"
 	if info.HasChatTemplate {

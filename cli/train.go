@@ -31,6 +31,8 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	mode := f.String("mode", d.Mode, "lora or full")
 	initAdapter := f.String("init-adapter", d.InitAdapter, "start from this PEFT adapter folder")
 	backend := f.String("backend", d.Backend, "compute backend: auto, cpu or gpu")
+	bits := f.Int("bits", d.Bits, "frozen weights: 16, 8 (int8) or 4 (NF4, QLoRA)")
+	adapterBits := f.Int("adapter-bits", d.AdapterBits, "store the run's adapter at 8 or 4 bits (0: f32)")
 	rank := f.Int("rank", d.Rank, "LoRA rank r")
 	alpha := f.Float64("alpha", d.Alpha, "LoRA alpha (scale alpha/r)")
 	dropout := f.Float64("dropout", d.Dropout, "LoRA dropout on the adapter input")
@@ -88,6 +90,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 			"model": func() { cfg.Model = *modelDir }, "data": func() { cfg.Data = *dataPath },
 			"valid": func() { cfg.Valid = *valid }, "out": func() { cfg.Out = *out }, "mode": func() { cfg.Mode = *mode },
 			"init-adapter": func() { cfg.InitAdapter = *initAdapter }, "backend": func() { cfg.Backend = *backend },
+			"bits": func() { cfg.Bits = *bits }, "adapter-bits": func() { cfg.AdapterBits = *adapterBits },
 			"rank": func() { cfg.Rank = *rank }, "alpha": func() { cfg.Alpha = *alpha }, "dropout": func() { cfg.Dropout = *dropout },
 			"targets": func() { cfg.Targets = splitList(*targets) }, "rslora": func() { cfg.RSLora = *rslora },
 			"init": func() { cfg.Init = *initKind }, "optimizer": func() { cfg.Optimizer = *optName }, "lr": func() { cfg.LR = *lr },

@@ -2,6 +2,7 @@ package model
 
 import (
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/compute/quant"
 )
 
 // Param is a trainable tensor with its gradient, named by its checkpoint key.
@@ -13,15 +14,24 @@ type Param struct {
 // EnableFullTraining makes every weight of the model trainable: weights are
 // copied out of the read-only checkpoint mapping into writable memory and
 // given gradient buffers, so Backward computes dW for all of them. It returns
-// the parameters in a fixed order (each tied tensor once).
+// the parameters in a fixed order (each tied tensor once). The model must
+// have been loaded at 16 bits.
 func (m *Model) EnableFullTraining() []Param {
 	be := m.Be
 	var ps []Param
 	weight := func(w *compute.Weight) *compute.Tensor {
-		if w.DType != compute.F32 {
-			panic("model: full training needs f32 weights, " + w.Name + " is " + w.DType.String())
+		switch w.DType {
+		case compute.F32:
+			w.F32 = append([]float32(nil), w.F32...)
+		case compute.F16, compute.BF16:
+			w.F32 = make([]float32, w.Out*w.In)
+			if err := quant.Dequantize(w.DType, w.F32, w.Raw, w.Out, w.In); err != nil {
+				panic("model: " + w.Name + ": " + err.Error())
+			}
+			w.DType, w.Raw = compute.F32, nil
+		default:
+			panic("model: full training needs 16-bit weights, " + w.Name + " is " + w.DType.String())
 		}
-		w.F32 = append([]float32(nil), w.F32...)
 		shape := []int{w.Out, w.In}
 		if w.Transposed {
 			shape = []int{w.In, w.Out}

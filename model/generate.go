@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
-
 )
 
 // SampleOptions control generation. Temperature 0 is greedy decoding.
@@ -146,4 +145,3 @@ func (s *sampler) sample(logits []float32) int {
 	}
 	return idx[n-1]
 }
-

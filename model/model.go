@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/compute/quant"
 	"github.com/fynetune/fynetune/model/safetensors"
 	"github.com/fynetune/fynetune/model/tokenizer"
 )
@@ -26,6 +27,7 @@ type Model struct {
 	NormW    *compute.Tensor // final norm weight
 	NormB    *compute.Tensor // final norm bias (GPT-2)
 	Blocks   []Block
+	Bits     int // width of the frozen matrices: 16, 8 or 4
 
 	// Gradients of the non-linear parameters, set only in full training.
 	EmbedGrad, PosEmbedGrad, HeadGrad *compute.Tensor
@@ -114,23 +116,47 @@ func (m *Model) SizeOnDisk() int64 { return m.ckpt.SizeBytes() }
 // Checkpoint exposes the opened weight files (for inspection and export).
 func (m *Model) Checkpoint() *safetensors.Checkpoint { return m.ckpt }
 
+// LoadOptions choose how the frozen weights are held.
+type LoadOptions struct {
+	// Bits is the width of the frozen matrices: 16 keeps the checkpoint's
+	// floats (f32 mapped from the file; f16/bf16 kept compact and widened
+	// inside the kernels), 8 quantizes them to int8 blockwise absmax, 4 to
+	// NF4 with double quantization. Norms and biases stay f32. 0 means 16.
+	Bits int
+}
+
 // Load opens a Hugging Face model folder: config.json, the safetensors
-// weights (memory-mapped) and tokenizer.json. The weights are placed on be.
+// weights (memory-mapped) and tokenizer.json. The weights are placed on be
+// as the checkpoint stores them.
 func Load(dir string, be compute.Backend) (*Model, error) {
+	return LoadWith(dir, be, LoadOptions{})
+}
+
+// LoadWith is Load with options. At 8 or 4 bits each matrix is quantized as
+// it is read from the mapped file and its full-precision pages are released
+// at once, so loading never holds the whole f32 model in memory.
+func LoadWith(dir string, be compute.Backend, opt LoadOptions) (*Model, error) {
+	switch opt.Bits {
+	case 0:
+		opt.Bits = 16
+	case 4, 8, 16:
+	default:
+		return nil, fmt.Errorf("bits %d: want 16, 8 or 4", opt.Bits)
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model folder %s: %w", dir, err)
 	}
 	if !st.IsDir() {
 		if strings.HasSuffix(strings.ToLower(dir), ".gguf") {
-			return nil, fmt.Errorf("%s: GGUF files cannot be loaded yet; open a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)", dir)
+			return nil, fmt.Errorf("%s: Fynetune trains Hugging Face model folders (config.json, model.safetensors, tokenizer.json), not GGUF files; GGUF is what it exports (fynetune export --format gguf), and fynetune inspect describes a GGUF file", dir)
 		}
 		return nil, fmt.Errorf("%s is a file; open the Hugging Face model folder that holds config.json", dir)
 	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		if g := ggufIn(dir); g != "" {
-			return nil, fmt.Errorf("%s holds a GGUF file (%s), which Fynetune cannot load yet; open a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)", dir, filepath.Base(g))
+			return nil, fmt.Errorf("%s holds a GGUF file (%s) but no config.json: Fynetune trains Hugging Face model folders (config.json, model.safetensors, tokenizer.json), not GGUF files; fynetune inspect describes a GGUF file", dir, filepath.Base(g))
 		}
 		return nil, err
 	}
@@ -145,7 +171,7 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Dir: dir, Config: cfg, Tok: tok, Be: be, ckpt: ck}
+	m := &Model{Dir: dir, Config: cfg, Tok: tok, Be: be, ckpt: ck, Bits: opt.Bits}
 	if err := m.bind(m.checkpointSource); err != nil {
 		ck.Close()
 		return nil, err
@@ -171,11 +197,34 @@ type binder struct {
 	prefix func(string) string // canonical name -> name in this checkpoint
 	fetch  func(key string, want []int) ([]float32, error)
 	has    func(key string) bool
+	// raw returns a 16-bit tensor's bytes as stored (f16/bf16), to keep it
+	// compact; ok is false for other dtypes. Nil when not available.
+	raw func(key string) (compute.DType, []byte, bool)
+	// release drops a tensor's mapped pages once it has been converted.
+	release func(key string)
 }
 
 // checkpointSource makes a binder read m's checkpoint.
 func (m *Model) checkpointSource(b *binder) {
 	b.has = func(key string) bool { _, ok := m.ckpt.Info(key); return ok }
+	b.raw = func(key string) (compute.DType, []byte, bool) {
+		info, ok := m.ckpt.Info(key)
+		if !ok {
+			return 0, nil, false
+		}
+		var dt compute.DType
+		switch info.DType {
+		case safetensors.F16:
+			dt = compute.F16
+		case safetensors.BF16:
+			dt = compute.BF16
+		default:
+			return 0, nil, false
+		}
+		raw, err := m.ckpt.Bytes(key)
+		return dt, raw, err == nil
+	}
+	b.release = m.ckpt.Release
 	b.fetch = func(key string, want []int) ([]float32, error) {
 		info, ok := m.ckpt.Info(key)
 		if !ok {
@@ -223,13 +272,53 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 	if conv1D {
 		want = []int{in, out}
 	}
+	bits := b.m.Bits
+	if bits == 16 && !conv1D && b.raw != nil {
+		if dt, raw, ok := b.raw(key); ok {
+			// Shape is checked by fetch below only for f32; check it here.
+			if info, _ := b.m.ckpt.Info(key); !equalShape(info.Shape, want) {
+				return nil, fmt.Errorf("%s: %s: tensor %q: shape %v, want %v", b.m.Dir, b.m.ckpt.FileOf(key), key, info.Shape, want)
+			}
+			w := &compute.Weight{Name: key, Out: out, In: in, DType: dt, Raw: raw}
+			b.m.Be.PrepareWeight(w)
+			return w, nil
+		}
+	}
 	v, err := b.fetch(key, want)
 	if err != nil {
 		return nil, err
 	}
 	w := &compute.Weight{Name: key, Out: out, In: in, Transposed: conv1D, DType: compute.F32, F32: v}
+	if bits < 16 {
+		var opts []quant.Option
+		if conv1D { // quantized rows run along In: stored [Out, In]
+			opts = append(opts, quant.Transposed())
+			w.Transposed = false
+		}
+		w.DType = compute.NF4
+		if bits == 8 || isEmbedding(key) {
+			// Embedding tables (and a tied or separate LM head) are read row
+			// by row and their errors reach every logit: at 4 bits they are
+			// held at int8, as llama.cpp keeps token_embd above the rest.
+			w.DType = compute.Q8
+		}
+		w.Raw, w.F32 = quant.Quantize(w.DType, v, out, in, opts...), nil
+		if b.release != nil {
+			b.release(key)
+		}
+	}
 	b.m.Be.PrepareWeight(w)
 	return w, nil
+}
+
+// isEmbedding reports the embedding and LM-head tables by checkpoint key.
+func isEmbedding(key string) bool {
+	for _, s := range []string{"embed_tokens.weight", "wte.weight", "wpe.weight", "lm_head.weight"} {
+		if strings.HasSuffix(key, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *binder) linear(path string, out, in int, conv1D, bias bool) (*Linear, error) {

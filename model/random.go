@@ -14,7 +14,7 @@ func NewRandom(c *Config, be compute.Backend, seed uint64) (*Model, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be}
+	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be, Bits: 16}
 	rng := rand.New(rand.NewPCG(seed, 0xbe9c))
 	err := m.bind(func(b *binder) {
 		b.has = func(key string) bool { return strings.HasPrefix(key, "transformer.") }

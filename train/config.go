@@ -19,6 +19,8 @@ type Config struct {
 	Mode        string `toml:"mode"`         // "lora" or "full"
 	InitAdapter string `toml:"init_adapter"` // PEFT adapter folder to start from
 	Backend     string `toml:"backend"`      // auto, cpu, gpu
+	Bits        int    `toml:"bits"`         // frozen weights: 16, 8 (int8) or 4 (NF4)
+	AdapterBits int    `toml:"adapter_bits"` // store the run's adapter at 8 or 4 bits (0: f32)
 
 	// LoRA
 	Rank    int      `toml:"rank"`
@@ -65,7 +67,7 @@ type Config struct {
 // DefaultConfig is what a new run starts from.
 func DefaultConfig() Config {
 	return Config{
-		Mode: "lora", Backend: "auto",
+		Mode: "lora", Backend: "auto", Bits: 16,
 		Rank: 8, Alpha: 16, Dropout: 0.05, Targets: []string{"q_proj", "v_proj"}, Init: "peft",
 		Optimizer: "adamw", LR: 2e-4, WeightDecay: 0.0, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1.0,
 		Schedule: "cosine", Warmup: 10,
@@ -108,6 +110,12 @@ func (c *Config) Check() error {
 		return fmt.Errorf("valid-split must be in [0, 1), got %g", c.ValidSplit)
 	case c.Optimizer != "adamw" && c.Optimizer != "sgd":
 		return fmt.Errorf("optimizer %q: want adamw or sgd", c.Optimizer)
+	case c.Bits != 16 && c.Bits != 8 && c.Bits != 4:
+		return fmt.Errorf("bits %d: want 16, 8 or 4", c.Bits)
+	case c.Mode == "full" && c.Bits != 16:
+		return fmt.Errorf("full fine-tuning trains every weight and needs --bits 16 (got %d)", c.Bits)
+	case c.AdapterBits != 0 && c.AdapterBits != 8 && c.AdapterBits != 4:
+		return fmt.Errorf("adapter-bits %d: want 8 or 4 (or 0 for f32)", c.AdapterBits)
 	}
 	return CheckSchedule(c.Schedule)
 }

@@ -108,7 +108,7 @@ func (l *Lora) Backward(be compute.Backend, dx, dy, x *compute.Tensor) {
 	if dropout {
 		in = l.xd
 	}
-	be.MatMul(l.GB, dy, l.h, true, false, l.Scale, 1) // dB += s·dyᵀ·h
+	be.MatMul(l.GB, dy, l.h, true, false, l.Scale, 1)  // dB += s·dyᵀ·h
 	be.MatMul(l.dh, dy, l.B, false, false, l.Scale, 0) // dh = s·dy·B
 	be.MatMul(l.GA, l.dh, in, true, false, 1, 1)       // dA += dhᵀ·x
 	if dropout {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fynetune/fynetune/compute"
 	"github.com/fynetune/fynetune/model"
 	"github.com/fynetune/fynetune/model/safetensors"
 )
@@ -38,11 +39,43 @@ type PeftConfig struct {
 }
 
 // SaveAdapter writes the adapters in PEFT's format into dir, atomically per
-// file: adapter_config.json and adapter_model.safetensors with PEFT's keys.
+// file: adapter_config.json and adapter_model.safetensors with PEFT's keys,
+// in f32.
 func SaveAdapter(dir string, set *Adapters, m *model.Model) error {
+	return SaveAdapterBits(dir, set, m, 0)
+}
+
+// SaveAdapterBits is SaveAdapter with the matrices stored at 8 or 4 bits
+// (bits 0: f32; see adapterTensor): compact, read back by LoadAdapter, but
+// not by PEFT itself — export to PEFT writes f32.
+func SaveAdapterBits(dir string, set *Adapters, m *model.Model, bits int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	js, err := json.MarshalIndent(AdapterConfig(set, m), "", "  ")
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": "pt"}
+	ts := AdapterTensors(set, m.Be)
+	if bits != 0 {
+		ts = ts[:0]
+		for _, l := range set.Mods {
+			ts = append(ts,
+				adapterTensor(l.KeyA(), l.A.Shape, download(m.Be, l.A), bits, meta),
+				adapterTensor(l.KeyB(), l.B.Shape, download(m.Be, l.B), bits, meta))
+		}
+	}
+	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), ts, meta); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, AdapterConfigFile), append(js, '\n'))
+}
+
+// AdapterConfig returns the adapter_config.json that describes set, trained
+// on m: LORA for CAUSAL_LM, its rank, alpha, dropout and target module
+// names, and fan_in_fan_out for GPT-2's Conv1D layers.
+func AdapterConfig(set *Adapters, m *model.Model) PeftConfig {
 	targets := map[string]bool{}
 	for _, l := range set.Mods {
 		targets[lastPart(l.Path)] = true
@@ -56,24 +89,27 @@ func SaveAdapter(dir string, set *Adapters, m *model.Model) error {
 	if abs, err := filepath.Abs(base); err == nil {
 		base = abs
 	}
-	cfg := PeftConfig{PeftType: "LORA", TaskType: "CAUSAL_LM", R: set.Config.Rank, LoraAlpha: set.Config.Alpha,
+	return PeftConfig{PeftType: "LORA", TaskType: "CAUSAL_LM", R: set.Config.Rank, LoraAlpha: set.Config.Alpha,
 		LoraDropout: set.Config.Dropout, TargetModules: names, UseRSLora: set.Config.RSLora, Bias: "none",
 		BaseModelNameOrPath: base, FanInFanOut: m.Config.Arch == model.ArchGPT2, InferenceMode: true,
 		InitLoraWeights: true}
-	js, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return err
-	}
+}
+
+// AdapterTensors returns every module's A and B under PEFT's keys, in f32.
+// The values are read through be (a GPU backend keeps no host copy).
+func AdapterTensors(set *Adapters, be compute.Backend) []safetensors.Tensor {
 	var ts []safetensors.Tensor
 	for _, l := range set.Mods {
-		ts = append(ts,
-			safetensors.F32Tensor(l.KeyA(), l.A.Shape, download(m.Be, l.A)),
-			safetensors.F32Tensor(l.KeyB(), l.B.Shape, download(m.Be, l.B)))
+		for _, p := range []struct {
+			key string
+			t   *compute.Tensor
+		}{{l.KeyA(), l.A}, {l.KeyB(), l.B}} {
+			host := make([]float32, p.t.Len())
+			be.Download(host, p.t)
+			ts = append(ts, safetensors.F32Tensor(p.key, p.t.Shape, host))
+		}
 	}
-	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, AdapterConfigFile), append(js, '\n'))
+	return ts
 }
 
 // adapterKey matches PEFT keys, with or without the adapter-name segment
@@ -150,20 +186,18 @@ func LoadAdapter(dir string, m *model.Model) (*Adapters, error) {
 		if p.a == "" || p.b == "" {
 			return nil, fmt.Errorf("%s: module %q has only one of lora_A and lora_B", wpath, path)
 		}
-		ia, _ := f.Info(p.a)
-		ib, _ := f.Info(p.b)
-		r := ia.Shape[0]
-		if len(ia.Shape) != 2 || len(ib.Shape) != 2 || ia.Shape[1] != lin.W.In || ib.Shape[0] != lin.W.Out || ib.Shape[1] != r {
-			return nil, fmt.Errorf("%s: %s is %v and %s is %v; module %s needs [r %d] and [%d r]", wpath, p.a, ia.Shape, p.b, ib.Shape, path, lin.W.In, lin.W.Out)
-		}
-		a, err := f.Float32(p.a)
+		sa, a, err := readAdapterTensor(f, p.a)
 		if err != nil {
 			return nil, err
 		}
-		b, err := f.Float32(p.b)
+		sb, b, err := readAdapterTensor(f, p.b)
 		if err != nil {
 			return nil, err
 		}
+		if len(sa) != 2 || len(sb) != 2 || sa[1] != lin.W.In || sb[0] != lin.W.Out || sb[1] != sa[0] {
+			return nil, fmt.Errorf("%s: %s is %v and %s is %v; module %s needs [r %d] and [%d r]", wpath, p.a, sa, p.b, sb, path, lin.W.In, lin.W.Out)
+		}
+		r := sa[0]
 		be := m.Be
 		l := &Lora{Path: lin.Path, Scale: scale, A: be.NewTensor(r, lin.W.In), B: be.NewTensor(lin.W.Out, r),
 			GA: be.NewTensor(r, lin.W.In), GB: be.NewTensor(lin.W.Out, r)}

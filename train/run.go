@@ -189,7 +189,7 @@ func NewJob(cfg Config, opts Options) (*Job, error) {
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
 	}
-	m, err := model.Load(cfg.Model, opts.Backend)
+	m, err := model.LoadWith(cfg.Model, opts.Backend, model.LoadOptions{Bits: cfg.Bits})
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +482,7 @@ func (j *Job) stop() error {
 // directory.
 func (j *Job) saveFinal(res *Result) error {
 	if j.Set != nil {
-		if err := SaveAdapter(j.Cfg.Out, j.Set, j.M); err != nil {
+		if err := SaveAdapterBits(j.Cfg.Out, j.Set, j.M, j.Cfg.AdapterBits); err != nil {
 			return err
 		}
 		res.Adapter = j.Cfg.Out

@@ -209,4 +209,3 @@ func TestFullGradientMatchesLoRA(t *testing.T) {
 		})
 	}
 }
-

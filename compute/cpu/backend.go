@@ -37,6 +37,9 @@ type Backend struct {
 	ceT    crossEntropyTask
 	unaryT elementwiseTask
 	biasT  biasTask
+
+	// products with compact (quantized or 16-bit) weights, see quant.go
+	quant quantState
 }
 
 // Option configures a Backend made by New.
@@ -164,8 +167,14 @@ func (b *Backend) Zero(t *compute.Tensor) {
 }
 
 // PrepareWeight checks that w can be used by this backend. F32 weights are
-// used in place; the other storage formats are not supported yet.
+// used in place; the compact formats (compute/quant) are checked against
+// their shape and get their decoding view in w.Dev. A compact weight must be
+// stored [Out, In] (Transposed false).
 func (b *Backend) PrepareWeight(w *compute.Weight) {
+	if w != nil && w.DType != compute.F32 {
+		quantWeight("PrepareWeight", w)
+		return
+	}
 	weightF32("PrepareWeight", w)
 }
 
@@ -198,7 +207,7 @@ func weightF32(op string, w *compute.Weight) []float32 {
 		panic(fmt.Sprintf("cpu: %s: weight is nil", op))
 	}
 	if w.DType != compute.F32 {
-		panic(fmt.Sprintf("cpu: %s: weight %q: dtype %v not supported by the cpu backend yet", op, w.Name, w.DType))
+		panic(fmt.Sprintf("cpu: %s: weight %q: dtype %v has no float32 values", op, w.Name, w.DType))
 	}
 	if w.Out < 0 || w.In < 0 || len(w.F32) != w.Out*w.In {
 		panic(fmt.Sprintf("cpu: %s: weight %q: %d values for shape [%d %d]", op, w.Name, len(w.F32), w.Out, w.In))

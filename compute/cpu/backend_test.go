@@ -35,12 +35,12 @@ func TestName(t *testing.T) {
 	}
 }
 
-func TestUnsupportedDType(t *testing.T) {
+func TestWeightPayloadErrors(t *testing.T) {
 	b := New()
 	for _, dt := range []compute.DType{compute.F16, compute.BF16, compute.Q8, compute.NF4, compute.Q8_0, compute.Q4_0} {
-		w := &compute.Weight{Name: "h.0.mlp.c_fc.weight", Out: 2, In: 2, DType: dt, Raw: make([]byte, 64)}
+		w := &compute.Weight{Name: "h.0.mlp.c_fc.weight", Out: 2, In: 2, DType: dt, Raw: make([]byte, 3)}
 		msg := panicMessage(func() { b.PrepareWeight(w) })
-		want := "weight \"h.0.mlp.c_fc.weight\": dtype " + dt.String() + " not supported by the cpu backend yet"
+		want := "weight \"h.0.mlp.c_fc.weight\": quant: " + dt.String() + " payload of a 2×2 matrix is 3 bytes, want"
 		if !strings.Contains(msg, want) {
 			t.Errorf("PrepareWeight(%v): panic %q, want it to contain %q", dt, msg, want)
 		}

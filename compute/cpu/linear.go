@@ -5,12 +5,19 @@ import (
 
 	"github.com/fynetune/fynetune/compute"
 	"github.com/fynetune/fynetune/compute/cpu/gemm"
+	"github.com/fynetune/fynetune/compute/quant"
 )
 
 // Linear computes out[N,Out] = x[N,In]·Wᵀ (+ bias).
 func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *compute.Tensor) {
 	const op = "Linear"
-	wd := weightF32(op, w)
+	var wd []float32
+	var qm *quant.Matrix
+	if w != nil && w.DType != compute.F32 {
+		qm = quantWeight(op, w)
+	} else {
+		wd = weightF32(op, w)
+	}
 	xd, od := data(op, "x", x), data(op, "out", out)
 	n := x.Rows()
 	mustShape(op, "x", x, n, w.In)
@@ -35,6 +42,10 @@ func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *comput
 		}
 		return
 	}
+	if qm != nil {
+		b.linearQuant(qm, od, xd, n, beta)
+		return
+	}
 	if w.Transposed {
 		// stored [In, Out]: out = x·W
 		gemm.Sgemm(false, false, n, w.Out, w.In, 1, xd, w.In, wd, w.Out, beta, od, w.Out)
@@ -46,7 +57,13 @@ func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *comput
 // LinearBackwardInput computes dx[N,In] (+)= dy[N,Out]·W.
 func (b *Backend) LinearBackwardInput(dx, dy *compute.Tensor, w *compute.Weight, accumulate bool) {
 	const op = "LinearBackwardInput"
-	wd := weightF32(op, w)
+	var wd []float32
+	var qm *quant.Matrix
+	if w != nil && w.DType != compute.F32 {
+		qm = quantWeight(op, w)
+	} else {
+		wd = weightF32(op, w)
+	}
 	dxd, dyd := data(op, "dx", dx), data(op, "dy", dy)
 	n := dy.Rows()
 	mustShape(op, "dy", dy, n, w.Out)
@@ -62,6 +79,10 @@ func (b *Backend) LinearBackwardInput(dx, dy *compute.Tensor, w *compute.Weight,
 		if !accumulate {
 			clear(dxd)
 		}
+		return
+	}
+	if qm != nil {
+		b.linearBackwardQuant(qm, dxd, dyd, n, beta)
 		return
 	}
 	if w.Transposed {
@@ -110,6 +131,13 @@ func (b *Backend) MatMul(c, a, bm *compute.Tensor, transA, transB bool, alpha, b
 // Embedding copies the rows of table for ids into out[len(ids), D].
 func (b *Backend) Embedding(out *compute.Tensor, table *compute.Weight, ids []int32) {
 	const op = "Embedding"
+	if table != nil && table.DType != compute.F32 {
+		m := quantWeight(op, table)
+		od := data(op, "out", out)
+		mustShape(op, "out", out, len(ids), table.In)
+		embeddingQuant(op, m, table.Name, od, ids)
+		return
+	}
 	td := weightF32(op, table)
 	od := data(op, "out", out)
 	v, d := table.Out, table.In

@@ -289,3 +289,15 @@ func (c *Checkpoint) Int32(name string) ([]int32, error) {
 	}
 	return f.Int32(name)
 }
+
+// Release drops the named tensor's pages from the process's resident memory
+// (they are read from disk again if used). Loaders call it after converting
+// a tensor (e.g. quantizing it), so that loading a 4-bit model never holds
+// the whole full-precision file in memory. Unknown names are ignored.
+func (c *Checkpoint) Release(name string) {
+	if f, ok := c.where[name]; ok && f.unmap != nil {
+		if b, err := f.Bytes(name); err == nil {
+			release(b)
+		}
+	}
+}

@@ -78,22 +78,41 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(header)))
-		if _, err := w.Write(n[:]); err != nil {
+	return writeAtomic(path, func(w io.Writer) error { return writeEncoded(w, header, tensors, order) })
+}
+
+// WriteTo writes tensors and metadata in the safetensors format to w, laid
+// out exactly as Write lays out a file. It is for callers that manage their
+// own files (an export staged in a temporary folder); Write is the usual
+// way to save a file.
+func WriteTo(w io.Writer, tensors []Tensor, metadata map[string]string) error {
+	order, err := validateTensors("safetensors", tensors)
+	if err != nil {
+		return err
+	}
+	header, err := encodeHeader(tensors, order, metadata)
+	if err != nil {
+		return err
+	}
+	return writeEncoded(w, header, tensors, order)
+}
+
+// writeEncoded writes the header length, the header and the tensor data.
+func writeEncoded(w io.Writer, header []byte, tensors []Tensor, order []int) error {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(header)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(header); err != nil {
+		return err
+	}
+	for _, i := range order {
+		if _, err := w.Write(tensors[i].Data); err != nil {
 			return err
 		}
-		if _, err := w.Write(header); err != nil {
-			return err
-		}
-		for _, i := range order {
-			if _, err := w.Write(tensors[i].Data); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // validateTensors checks the tensors to write and returns their indices
