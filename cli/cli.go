@@ -42,7 +42,8 @@ func commands() []command {
 	return []command{
 		{"generate", "generate text from a prompt", runGenerate},
 		{"eval", "mean token loss and perplexity of a text file", runEval},
-		{"inspect", "describe a model folder", runInspect},
+		{"export", "write an adapter or merged model as PEFT, Hugging Face or GGUF, verified", runExport},
+		{"inspect", "describe a model folder or GGUF file", runInspect},
 		{"train", "fine-tune a model with LoRA (or fully)", runTrain},
 		{"bench", "measure training speed and memory", runBench},
 	}

@@ -78,7 +78,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"train", "--model", model}, 2, "no training data"},
 		{[]string{"generate", "--model", "/nonexistent", "--prompt", "x"}, 1, "/nonexistent"},
 		{[]string{"eval", "--model", model, "--data", "/nonexistent.txt"}, 1, "/nonexistent.txt"},
-		{[]string{"inspect", "--model", filepath.Dir(model)}, 1, "config.json"},
+		{[]string{"inspect", "--model", filepath.Dir(filepath.Dir(model))}, 1, "config.json"}, // fixtures/models holds a GGUF, which inspect describes
 		{[]string{"generate", "--model", model, "--prompt", "x", "--backend", "tpu"}, 1, `unknown backend "tpu"`},
 	}
 	for _, c := range cases {

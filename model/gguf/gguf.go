@@ -67,6 +67,8 @@ const (
 
 var valueTypeNames = [...]string{"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "bool", "string", "array", "uint64", "int64", "float64"}
 
+// String returns the type's name as the GGUF documentation spells it
+// ("uint32", "string", ...).
 func (t ValueType) String() string {
 	if int(t) < len(valueTypeNames) {
 		return valueTypeNames[t]
@@ -158,6 +160,7 @@ var traits = map[Type]typeTrait{
 	TQ1_0: {"TQ1_0", 256, 54}, TQ2_0: {"TQ2_0", 256, 66}, MXFP4: {"MXFP4", 32, 17},
 }
 
+// String returns ggml's name of the type ("F16", "Q8_0", ...).
 func (t Type) String() string {
 	if tr, ok := traits[t]; ok {
 		return tr.name
