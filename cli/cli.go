@@ -136,8 +136,7 @@ func (f *flagSet) parse(synopsis string, args []string, required ...string) erro
 	f.SetOutput(io.Discard)
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(f.env.Stdout, f.usage(synopsis))
-			return err
+			return err // the FlagSet's Usage hook printed the usage
 		}
 		return &usageError{msg: err.Error(), usage: f.usage(synopsis)}
 	}
