@@ -49,12 +49,14 @@ type BenchOptions struct {
 	Steps   int // timed steps
 	Warmup  int // untimed steps first
 	Threads int // 0: all cores
+	Bits    int // frozen weights: 16, 8 or 4 (0: 16)
 }
 
 // BenchResult is what one case measured.
 type BenchResult struct {
 	Case         string  `json:"case"`
 	Backend      string  `json:"backend"`
+	Bits         int     `json:"bits"`
 	Batch        int     `json:"batch"`
 	SeqLen       int     `json:"seq_len"`
 	Steps        int     `json:"steps"`
@@ -78,9 +80,9 @@ func RunBench(ctx context.Context, c BenchCase, opt BenchOptions) (BenchResult, 
 	}
 	var m *model.Model
 	if c.Layers > 0 {
-		m, err = model.NewRandom(model.GPT2Config(c.Layers, c.Dim, c.Heads, c.Vocab), be, 1)
+		m, err = model.NewRandomWith(model.GPT2Config(c.Layers, c.Dim, c.Heads, c.Vocab), be, 1, model.LoadOptions{Bits: opt.Bits})
 	} else {
-		m, err = model.Load(c.Model, be)
+		m, err = model.LoadWith(c.Model, be, model.LoadOptions{Bits: opt.Bits})
 	}
 	if err != nil {
 		return BenchResult{}, err
@@ -130,7 +132,7 @@ func RunBench(ctx context.Context, c BenchCase, opt BenchOptions) (BenchResult, 
 		linear += int64(l.W.Out) * int64(l.W.In)
 	}
 	fwd := 2*float64(linear) + 2*float64(cfg.Dim*cfg.Vocab) + 2*float64(cfg.Layers*T*cfg.Heads*cfg.HeadDim)
-	return BenchResult{Case: c.Name, Backend: be.Name(), Batch: opt.Batch, SeqLen: T, Steps: opt.Steps,
+	return BenchResult{Case: c.Name, Backend: be.Name(), Bits: m.Bits, Batch: opt.Batch, SeqLen: T, Steps: opt.Steps,
 		TokensPerSec: tokens / secs, StepMS: 1000 * secs / float64(opt.Steps),
 		GFLOPS: 2 * fwd * tokens / secs / 1e9, PeakRSS: PeakRSS(), Loss: loss}, nil
 }

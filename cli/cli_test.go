@@ -52,6 +52,24 @@ func TestInspect(t *testing.T) {
 			}
 		}
 	}
+	// --bits adds the memory of a LoRA run at that width.
+	weights := func(bits string) string {
+		code, out, errs := run("inspect", "--model", testenv.Fixture(t, "models", "gpt2-tiny-random"), "--bits", bits)
+		if code != 0 {
+			t.Fatalf("inspect --bits %s: exit %d: %s", bits, code, errs)
+		}
+		i := strings.Index(out, "frozen weights")
+		if i < 0 || !strings.Contains(out, "memory at "+bits+" bits") {
+			t.Fatalf("inspect --bits %s printed no memory section:\n%s", bits, out)
+		}
+		return strings.Fields(out[i:])[2]
+	}
+	if w16, w4 := weights("16"), weights("4"); w16 == w4 {
+		t.Errorf("frozen weights at 16 and 4 bits both %s", w16)
+	}
+	if code, _, _ := run("inspect", "--model", testenv.Fixture(t, "models", "stories260K"), "--bits", "5"); code != 2 {
+		t.Errorf("inspect --bits 5: exit %d, want 2", code)
+	}
 	code, out, _ := run("inspect", "--model", testenv.Fixture(t, "models", "stories260K"), "--json")
 	var info map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info["parameters"].(float64) != 260032 {
@@ -70,6 +88,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{nil, 2, "usage: fynetune"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"eval", "-h"}, 0, "usage: fynetune eval"},
 		{[]string{"generate"}, 2, "missing --model"},
 		{[]string{"generate", "--model", model}, 2, "missing --prompt"},
 		{[]string{"generate", "--model", model, "--prompt", "x", "--top-p", "2"}, 2, "--top-p"},

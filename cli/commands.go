@@ -10,6 +10,7 @@ import (
 
 	"github.com/fynetune/fynetune/app"
 	"github.com/fynetune/fynetune/model"
+	"github.com/fynetune/fynetune/train"
 )
 
 func runGenerate(ctx context.Context, env *Env, args []string) error {
@@ -96,22 +97,65 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 }
 
 func runInspect(ctx context.Context, env *Env, args []string) error {
-	const syn = "--model DIR|FILE.gguf [--json]"
+	const syn = "--model DIR|FILE.gguf [--bits 16|8|4 --json]"
 	f := newFlags(env, "inspect", syn)
 	dir := f.String("model", "", "model folder (Hugging Face layout) or GGUF file")
+	bits := f.Int("bits", 0, "also print the memory a LoRA run takes with the frozen weights at 16, 8 or 4 bits")
 	asJSON := f.Bool("json", false, "print as JSON")
 	if err := f.parse(syn, args, "model"); err != nil {
 		return err
+	}
+	if *bits != 0 && *bits != 16 && *bits != 8 && *bits != 4 {
+		return f.bad(syn, "--bits must be 16, 8 or 4")
 	}
 	info, err := app.Inspect(*dir)
 	if err != nil {
 		return err
 	}
+	var est *app.MemoryEstimate
+	cfg := train.DefaultConfig()
+	if *bits != 0 {
+		if info.GGUF != nil {
+			return fmt.Errorf("%s: --bits estimates training memory of a Hugging Face model folder, not of a GGUF file", *dir)
+		}
+		cfg.Bits = *bits
+		if info.Architecture == string(model.ArchGPT2) {
+			cfg.Targets = []string{"c_attn"} // the default q_proj,v_proj in GPT-2's fused form
+		}
+		cfg.SeqLen = min(cfg.SeqLen, info.Context)
+		e, err := app.EstimateMemory(info, cfg)
+		if err != nil {
+			return err
+		}
+		est = &e
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		if est != nil {
+			return enc.Encode(struct {
+				*app.ModelInfo
+				Memory *app.MemoryEstimate `json:"memory"`
+			}{info, est})
+		}
 		return enc.Encode(info)
 	}
+	defer func() {
+		if est == nil {
+			return
+		}
+		w := env.Stdout
+		fmt.Fprintf(w, "memory at %d bits, LoRA r=%d on %s, batch %d x %d, AdamW:\n", est.Bits, cfg.Rank, strings.Join(cfg.Targets, ","), cfg.Batch, cfg.SeqLen)
+		fmt.Fprintf(w, "  frozen weights   %s\n", app.FormatBytes(est.Weights))
+		fmt.Fprintf(w, "  LoRA A and B     %s (+ gradients %s, optimizer %s)\n", app.FormatBytes(est.Trainable), app.FormatBytes(est.Gradients), app.FormatBytes(est.Optimizer))
+		fmt.Fprintf(w, "  activations      %s\n", app.FormatBytes(est.Activations))
+		fmt.Fprintf(w, "  logits           %s\n", app.FormatBytes(est.Logits))
+		fmt.Fprintf(w, "  total            %s", app.FormatBytes(est.Total))
+		if est.Free > 0 {
+			fmt.Fprintf(w, " (%s free)", app.FormatBytes(est.Free))
+		}
+		fmt.Fprintln(w)
+	}()
 	w := env.Stdout
 	fmt.Fprintf(w, "model        %s\n", info.Dir)
 	if g := info.GGUF; g != nil {

@@ -11,10 +11,19 @@ import (
 // (GPT-2-style init: N(0, 0.02), norms 1, biases 0), for benchmarks and
 // tests that need a model of a size no fixture has. It has no tokenizer.
 func NewRandom(c *Config, be compute.Backend, seed uint64) (*Model, error) {
+	return NewRandomWith(c, be, seed, LoadOptions{})
+}
+
+// NewRandomWith is NewRandom with the frozen weights held as opt says
+// (quantized tensor by tensor at 8 or 4 bits, as LoadWith does).
+func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) (*Model, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be, Bits: 16}
+	if opt.Bits == 0 {
+		opt.Bits = 16
+	}
+	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be, Bits: opt.Bits}
 	rng := rand.New(rand.NewPCG(seed, 0xbe9c))
 	err := m.bind(func(b *binder) {
 		b.has = func(key string) bool { return strings.HasPrefix(key, "transformer.") }
