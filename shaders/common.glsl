@@ -1,0 +1,52 @@
+// common.glsl is prepended to every kernel, after "#version 430" and the
+// kernel's defines.
+
+// rowIndex is the row a one-row-per-work-group kernel works on (rows are
+// spread over x and y so that more than 65535 fit in one dispatch).
+uint rowIndex() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
+
+// gridStride() is the distance between the elements one invocation of a
+// one-dimensional grid-stride loop handles (a macro: gl_WorkGroupSize only
+// exists after the kernel's layout declaration).
+#define gridStride() (gl_NumWorkGroups.x * gl_WorkGroupSize.x)
+
+#ifdef WG
+// Kernels that define WG (a power of two) run WG invocations per work group
+// and may use the work-group reductions below; every invocation of the
+// group must call them (they hold barriers).
+layout(local_size_x = WG) in;
+
+shared float red[WG];
+
+float wgSum(float v) {
+	uint t = gl_LocalInvocationID.x;
+	red[t] = v;
+	memoryBarrierShared();
+	barrier();
+	for (uint s = WG / 2u; s > 0u; s >>= 1) {
+		if (t < s) red[t] += red[t + s];
+		memoryBarrierShared();
+		barrier();
+	}
+	float r = red[0];
+	memoryBarrierShared();
+	barrier();
+	return r;
+}
+
+float wgMax(float v) {
+	uint t = gl_LocalInvocationID.x;
+	red[t] = v;
+	memoryBarrierShared();
+	barrier();
+	for (uint s = WG / 2u; s > 0u; s >>= 1) {
+		if (t < s) red[t] = max(red[t], red[t + s]);
+		memoryBarrierShared();
+		barrier();
+	}
+	float r = red[0];
+	memoryBarrierShared();
+	barrier();
+	return r;
+}
+#endif
