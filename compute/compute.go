@@ -219,3 +219,23 @@ type Backend interface {
 
 // IgnoreIndex marks a target position that is not scored.
 const IgnoreIndex = -100
+
+// FlashAttention is implemented by backends that can train attention
+// without keeping the [T, T] probabilities: the forward pass saves only the
+// log-sum-exp of each query row, and the backward pass recomputes the
+// probabilities block by block.
+//
+// The semantics are those of Backend.Attention (causal, grouped KV heads,
+// query t at absolute position tk-tq+t); memory grows with Tq, not Tq·Tk.
+// The model uses these operations for training when its backend implements
+// them, and Attention with probs otherwise.
+type FlashAttention interface {
+	// AttentionLSE computes out like Attention and writes lse [B, H, Tq],
+	// the natural log of Σ_j exp(s_j) over the keys a query sees, where
+	// s_j = q·k_j/√headDim are its scaled scores.
+	AttentionLSE(out, lse, q, k, v *Tensor, batch, tq, tk, heads, kvHeads, headDim int)
+	// AttentionBackwardLSE writes (overwrites) dq, dk, dv from dout, the
+	// forward's out and lse, and q, k, v, as AttentionBackward does from
+	// the saved probabilities.
+	AttentionBackwardLSE(dq, dk, dv, dout, out, lse, q, k, v *Tensor, batch, tq, tk, heads, kvHeads, headDim int)
+}

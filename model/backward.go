@@ -91,7 +91,12 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 
 	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
 	blk.O.backward(be, g.dAtt, g.dRes, L.Att, false)
-	be.AttentionBackward(g.dQ, g.dK, g.dV, g.dAtt, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	if L.LSE != nil {
+		be.(compute.FlashAttention).AttentionBackwardLSE(g.dQ, g.dK, g.dV, g.dAtt, L.Att, L.LSE, L.Q, L.K, L.V,
+			B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	} else {
+		be.AttentionBackward(g.dQ, g.dK, g.dV, g.dAtt, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	}
 	if c.Arch == ArchGPT2 {
 		be.ConcatCols(g.dQKV, []*compute.Tensor{g.dQ, g.dK, g.dV})
 		blk.QKV.backward(be, g.dNorm, g.dQKV, L.Norm1, false)

@@ -29,7 +29,8 @@ type LayerActs struct {
 	Norm1, Mean1, Rstd1 *compute.Tensor // attention-norm output and its statistics
 	QKV                 *compute.Tensor // fused projection (GPT-2) [BT, 3D]
 	Q, K, V             *compute.Tensor // [BT, H*hd], [BT, Hkv*hd] (after RoPE for Q, K)
-	Probs               *compute.Tensor // attention probabilities [B, H, T, T] (training)
+	Probs               *compute.Tensor // attention probabilities [B, H, T, T] (training, backends without FlashAttention)
+	LSE                 *compute.Tensor // log-sum-exp of the attention scores [B, H, T] (training with FlashAttention)
 	Att                 *compute.Tensor // attention output [BT, H*hd]
 	AttProj             *compute.Tensor // o_proj output [BT, D]
 	X2                  *compute.Tensor // residual after attention [BT, D]
@@ -40,7 +41,10 @@ type LayerActs struct {
 }
 
 // NewActs allocates the buffers for batches of b×t tokens. keep says whether
-// per-layer values are kept for a backward pass.
+// per-layer values are kept for a backward pass. For that pass attention
+// keeps, per layer, the log-sum-exp of each query row ([B, H, T], LSE) when
+// the backend implements compute.FlashAttention, so that memory grows
+// linearly with T; otherwise the probabilities ([B, H, T, T], Probs).
 func (m *Model) NewActs(b, t int, keep bool) *Acts {
 	c, be := m.Config, m.Be
 	n := b * t
@@ -74,7 +78,11 @@ func (m *Model) NewActs(b, t int, keep bool) *Acts {
 		}
 		L.Q, L.K, L.V = be.NewTensor(n, q), be.NewTensor(n, kv), be.NewTensor(n, kv)
 		if keep {
-			L.Probs = be.NewTensor(b, c.Heads, t, t)
+			if _, ok := be.(compute.FlashAttention); ok {
+				L.LSE = be.NewTensor(b, c.Heads, t)
+			} else {
+				L.Probs = be.NewTensor(b, c.Heads, t, t)
+			}
 		}
 		L.Att, L.AttProj, L.X2 = be.NewTensor(n, q), be.NewTensor(n, c.Dim), be.NewTensor(n, c.Dim)
 		L.Up, L.Act, L.MLPOut = be.NewTensor(n, c.FFN), be.NewTensor(n, c.FFN), be.NewTensor(n, c.Dim)
@@ -188,7 +196,11 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache) {
 		tk = pos0 + T
 		k, v = cache.K[l].RowView(0, tk), cache.V[l].RowView(0, tk)
 	}
-	be.Attention(L.Att, L.Probs, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
+	if L.LSE != nil {
+		be.(compute.FlashAttention).AttentionLSE(L.Att, L.LSE, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
+	} else {
+		be.Attention(L.Att, L.Probs, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
+	}
 	blk.O.Forward(be, L.AttProj, L.Att)
 	be.Add(L.X2, x, L.AttProj)
 

@@ -66,6 +66,7 @@ var checks = []struct {
 	{"SiluMul", testSiluMul},
 	{"RoPE", testRoPE},
 	{"Attention", testAttention},
+	{"FlashAttention", testFlashAttention},
 	{"CrossEntropy", testCrossEntropy},
 	{"Mul", testMul},
 	{"SumSquares", testSumSquares},

@@ -34,6 +34,8 @@ type Backend struct {
 	ropeT  ropeTask
 	attF   attentionTask
 	attB   attentionBackTask
+	flashF flashTask
+	flashB flashBackTask
 	ceT    crossEntropyTask
 	unaryT elementwiseTask
 	biasT  biasTask

@@ -26,8 +26,10 @@
 //     operators that each allocate a result matrix and record an autograd
 //     graph; a training step here must not allocate, must keep exactly the
 //     intermediates its backward pass needs (mean/rstd, attention
-//     probabilities), and must match PyTorch's formulas operation by
-//     operation.
+//     probabilities or, through compute.FlashAttention (flash.go), only the
+//     log-sum-exp of each query row, so that training memory grows linearly
+//     with the sequence length), and must match PyTorch's formulas operation
+//     by operation.
 //   - The exponential behind softmax, cross-entropy, GELU and SiLU is an
 //     AVX2+FMA kernel of this package (exp_amd64.s, Cephes' expf, within 3
 //     float32 ulps), eight lanes at a time; a portable Go version serves

@@ -109,7 +109,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 
-	j := jobPool.Get().(*job)
+	j := jobPool.Get()
 	j.transA, j.transB = transA, transB
 	j.m, j.n, j.k = m, n, k
 	j.alpha, j.beta = alpha, beta
@@ -203,7 +203,31 @@ type job struct {
 	wg     sync.WaitGroup
 }
 
-var jobPool = sync.Pool{New: func() any { return new(job) }}
+// freeList is a pool that never drops its items (sync.Pool empties itself
+// at garbage collections, which would make a training step allocate again).
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+func (f *freeList[T]) Get() *T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.items); n > 0 {
+		it := f.items[n-1]
+		f.items = f.items[:n-1]
+		return it
+	}
+	return new(T)
+}
+
+func (f *freeList[T]) Put(it *T) {
+	f.mu.Lock()
+	f.items = append(f.items, it)
+	f.mu.Unlock()
+}
+
+var jobPool freeList[job]
 
 // split chooses the thread grid tm×tn (tm·tn <= maxThreads) that minimizes
 // the estimated time of the slowest thread: its share of the multiply-adds,
@@ -263,7 +287,7 @@ func (j *job) run(t int) {
 	if i0 >= i1 || j0 >= j1 {
 		return
 	}
-	buf := bufPool.Get().(*packBuf)
+	buf := bufPool.Get()
 	j.gemmBlock(buf, i0, i1, j0, j1)
 	bufPool.Put(buf)
 }
@@ -462,7 +486,7 @@ type packBuf struct {
 	tile   [mr * nr]float32
 }
 
-var bufPool = sync.Pool{New: func() any { return new(packBuf) }}
+var bufPool freeList[packBuf]
 
 func (p *packBuf) a(n int) []float32 { return grow(&p.ra, &p.pa, n, mcMax*kcMax) }
 func (p *packBuf) b(n int) []float32 { return grow(&p.rb, &p.pb, n, ncMax*kcMax) }
