@@ -163,20 +163,13 @@ fi
 need=$(missing_libs)
 if [ -n "$need" ]; then
 	echo "missing libraries: $(echo $need)"
-	# twice: a library unpacked the first time may show further needs
-	for round in 1 2; do
-		for f in "$PREP"/debs/*.deb; do
-			[ -f "$f" ] || continue
-			for l in $need; do
-				if dpkg -c "$f" 2>/dev/null | grep -q "/$l\$\|/$l -> "; then
-					dpkg -x "$f" "$PREP/root"
-					echo "unpacked $(basename "$f")"
-					break
-				fi
-			done
-		done
-		need=$(missing_libs)
+	# --prepare downloaded exactly the packages the binaries need on a bare
+	# machine (the whole dependency closure): unpack them all.
+	for f in "$PREP"/debs/*.deb; do
+		[ -f "$f" ] || continue
+		dpkg -x "$f" "$PREP/root" && echo "unpacked $(basename "$f")"
 	done
+	need=$(missing_libs)
 	if [ -n "$need" ] && command -v apt-get >/dev/null; then
 		echo "still missing: $(echo $need); trying apt-get install libegl1"
 		timeout 60 $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 120 $SUDO apt-get install -y -qq libegl1 >/dev/null
