@@ -193,6 +193,12 @@ func runInspect(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(w, "chat template %s\n", tmpl)
 	fmt.Fprintf(w, "LoRA targets %s\n", strings.Join(info.LinearModules, ", "))
+	if be, note, err := app.ChooseBackend("auto"); err == nil {
+		fmt.Fprintf(w, "compute      %s\n", be.Name())
+		if note != "" {
+			fmt.Fprintf(w, "             (%s)\n", note)
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ type configPane struct {
 	targets                                         *widget.CheckGroup
 	bits                                            *widget.RadioGroup
 	schedule, backend                               *widget.Select
+	device                                          *widget.Label // the device and driver Auto picks
 	estimate, warning, bitsNote                     *widget.Label
 
 	setting bool // set() is filling the widgets: no change events
@@ -51,6 +52,22 @@ func newConfigPane(w *Workbench) *configPane {
 	p.bits.Required = true
 	p.schedule = widget.NewSelect(app.Schedules, func(string) { p.changed() })
 	p.backend = widget.NewSelect([]string{"Auto", "GPU", "CPU"}, func(string) { p.changed() })
+	p.device = widget.NewLabel("")
+	p.device.Wrapping = fyne.TextWrapWord
+	p.device.Importance = widget.LowImportance
+	go func() {
+		// Opening the GPU context takes a moment: off the UI goroutine.
+		text := "Auto uses: "
+		if be, note, err := app.ChooseBackend("auto"); err != nil {
+			text += err.Error()
+		} else {
+			text += be.Name()
+			if note != "" {
+				text += " — " + note
+			}
+		}
+		do(func() { p.device.SetText(text) })
+	}()
 	p.estimate = widget.NewLabel("")
 	p.estimate.Wrapping = fyne.TextWrapWord
 	p.warning = widget.NewLabel("")
@@ -78,7 +95,7 @@ func newConfigPane(w *Workbench) *configPane {
 		widget.NewFormItem("Max length (tokens)", p.seqLen),
 		widget.NewFormItem("Seed", p.seed),
 		widget.NewFormItem("Validation split", p.valid),
-		widget.NewFormItem("Backend", p.backend),
+		widget.NewFormItem("Backend", container.NewVBox(p.backend, p.device)),
 	)
 	save := widget.NewButtonWithIcon("Save settings…", theme.DocumentSaveIcon(), p.saveDialog)
 	load := widget.NewButtonWithIcon("Load settings…", theme.FolderOpenIcon(), p.loadDialog)

@@ -48,6 +48,10 @@ type Backend struct {
 	rope    ropeCache
 	info    gpuInfo
 	tiles   [2]tileCfg // matmul tile shapes for small and large products
+
+	// Buffers that a clear or a buffer copy wrote since the last
+	// glFinish (see beforeSubData).
+	xferDirty map[uint32]struct{}
 }
 
 // job is a call to run on the GL thread; the caller waits for the calls
@@ -352,9 +356,40 @@ func (b *Backend) newBuffer(n int, what string) *buffer {
 	}
 	zero := uint32(0)
 	gl.ClearBufferData(gl.SHADER_STORAGE_BUFFER, gl.R32UI, gl.RED_INTEGER, gl.UNSIGNED_INT, unsafe.Pointer(&zero))
+	b.markXfer(id)
 	buf := &buffer{id: id, bytes: n, owner: b}
 	runtime.AddCleanup(buf, func(id uint32) { b.queueFree(id) }, id)
 	return buf
+}
+
+// markXfer records that a clear (glClearBuffer*Data) or a buffer copy
+// (glCopyBufferSubData) was issued that writes buffer id.
+func (b *Backend) markXfer(id uint32) {
+	if b.xferDirty == nil {
+		b.xferDirty = map[uint32]struct{}{}
+	}
+	b.xferDirty[id] = struct{}{}
+	if len(b.xferDirty) > 1<<14 {
+		// Buffers that are never uploaded to again: wait once rather than
+		// let the set grow.
+		gl.Finish()
+		clear(b.xferDirty)
+	}
+}
+
+// beforeSubData must precede every glBufferSubData into buffer id. The
+// NVIDIA driver (seen with 580.159 on an H200) writes glBufferSubData's
+// data at once without waiting for an earlier clear or buffer copy into
+// the same buffer that the GPU has not run yet, which then overwrites the
+// new data: a tensor uploaded right after NewTensor read back as zeros on
+// the GPU. Kernel writes are ordered correctly, and glFlush is not enough,
+// so when a clear or copy into id may still be pending this waits for the
+// GPU.
+func (b *Backend) beforeSubData(id uint32) {
+	if _, ok := b.xferDirty[id]; ok {
+		gl.Finish()
+		clear(b.xferDirty)
+	}
 }
 
 // queueFree is called by the garbage collector's cleanup of a buffer
@@ -417,6 +452,7 @@ func (s *scratchBuf) size() int {
 func (b *Backend) uploadInts(name string, vals []int32) uint32 {
 	id := b.scratchBuffer(name, 4*len(vals))
 	if len(vals) > 0 {
+		b.beforeSubData(id)
 		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
 		gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, 4*len(vals), unsafe.Pointer(&vals[0]))
 	}
@@ -427,6 +463,7 @@ func (b *Backend) uploadInts(name string, vals []int32) uint32 {
 func (b *Backend) uploadFloats(name string, vals []float32) uint32 {
 	id := b.scratchBuffer(name, 4*len(vals))
 	if len(vals) > 0 {
+		b.beforeSubData(id)
 		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
 		gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, 4*len(vals), unsafe.Pointer(&vals[0]))
 	}
@@ -652,7 +689,10 @@ func (b *Backend) rowGrid(n int) (int, int) {
 // Finish waits until the GPU has run every command sent so far (for
 // timing).
 func (b *Backend) Finish() {
-	b.do(func() { gl.Finish() })
+	b.do(func() {
+		gl.Finish()
+		clear(b.xferDirty)
+	})
 }
 
 // profEntry is the time spent in one kernel and its number of dispatches.

@@ -50,6 +50,7 @@ func (b *Backend) PrepareWeight(w *compute.Weight) {
 			wd.buf = b.newBuffer(len(payload), fmt.Sprintf("weight %q", w.Name))
 		}
 		if len(payload) > 0 {
+			b.beforeSubData(wd.buf.id)
 			gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, wd.buf.id)
 			gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, len(payload), unsafe.Pointer(&payload[0]))
 		}

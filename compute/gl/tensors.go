@@ -88,6 +88,7 @@ func (b *Backend) Upload(t *compute.Tensor, src []float32) {
 		return
 	}
 	b.do(func() {
+		b.beforeSubData(d.id)
 		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, d.id)
 		gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 4*t.Off, 4*len(src), unsafe.Pointer(&src[0]))
 	})
@@ -114,10 +115,11 @@ func (b *Backend) Zero(t *compute.Tensor) {
 	if t.Len() == 0 {
 		return
 	}
-	b.post(func() { clearRange(d.id, t.Off, t.Len()) })
+	b.post(func() { b.clearRange(d.id, t.Off, t.Len()) })
 }
 
-func clearRange(id uint32, off, n int) {
+func (b *Backend) clearRange(id uint32, off, n int) {
+	b.markXfer(id)
 	zero := uint32(0)
 	gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
 	gl.ClearBufferSubData(gl.SHADER_STORAGE_BUFFER, gl.R32UI, 4*off, 4*n, gl.RED_INTEGER, gl.UNSIGNED_INT, unsafe.Pointer(&zero))
@@ -138,15 +140,16 @@ func (b *Backend) Copy(dst, src *compute.Tensor) {
 		if dd == sd && dst.Off < src.Off+n && src.Off < dst.Off+n {
 			// Overlapping ranges of one buffer: go through scratch.
 			tmp := b.scratchBuffer("copy", 4*n)
-			copyRange(tmp, 0, sd.id, src.Off, n)
-			copyRange(dd.id, dst.Off, tmp, 0, n)
+			b.copyRange(tmp, 0, sd.id, src.Off, n)
+			b.copyRange(dd.id, dst.Off, tmp, 0, n)
 			return
 		}
-		copyRange(dd.id, dst.Off, sd.id, src.Off, n)
+		b.copyRange(dd.id, dst.Off, sd.id, src.Off, n)
 	})
 }
 
-func copyRange(dst uint32, dstOff int, src uint32, srcOff, n int) {
+func (b *Backend) copyRange(dst uint32, dstOff int, src uint32, srcOff, n int) {
+	b.markXfer(dst)
 	gl.BindBuffer(gl.COPY_READ_BUFFER, src)
 	gl.BindBuffer(gl.COPY_WRITE_BUFFER, dst)
 	gl.CopyBufferSubData(gl.COPY_READ_BUFFER, gl.COPY_WRITE_BUFFER, 4*srcOff, 4*dstOff, 4*n)
