@@ -57,6 +57,10 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	packing := f.Bool("packing", d.Packing, "pack short examples into full rows")
 	validSplit := f.Float64("valid-split", d.ValidSplit, "fraction of the data held out for validation")
 	skipBad := f.Bool("skip-bad", d.SkipBad, "skip bad records (counted) instead of stopping")
+	textSplit := f.String("text-split", d.TextSplit, "plain text documents: auto, endoftext, blank, line or none")
+	csvText := f.String("csv-text", d.CSVText, "CSV column holding whole texts")
+	csvPrompt := f.String("csv-prompt", d.CSVPrompt, "CSV prompt column (with --csv-completion)")
+	csvAnswer := f.String("csv-completion", d.CSVAnswer, "CSV completion column")
 	evalEvery := f.Int("eval-every", d.EvalEvery, "score the validation set every N steps")
 	evalBatches := f.Int("eval-batches", d.EvalBatches, "validation batches per evaluation (0: all)")
 	saveEvery := f.Int("save-every", d.SaveEvery, "checkpoint every N steps")
@@ -100,7 +104,9 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 			"batch": func() { cfg.Batch = *batch }, "grad-accum": func() { cfg.GradAccum = *accum }, "seq-len": func() { cfg.SeqLen = *seqLen },
 			"seed": func() { cfg.Seed = *seed }, "format": func() { cfg.Format = *format }, "template": func() { cfg.Template = *tmpl },
 			"packing": func() { cfg.Packing = *packing }, "valid-split": func() { cfg.ValidSplit = *validSplit },
-			"skip-bad": func() { cfg.SkipBad = *skipBad }, "eval-every": func() { cfg.EvalEvery = *evalEvery },
+			"skip-bad": func() { cfg.SkipBad = *skipBad }, "text-split": func() { cfg.TextSplit = *textSplit },
+			"csv-text": func() { cfg.CSVText = *csvText }, "csv-prompt": func() { cfg.CSVPrompt = *csvPrompt },
+			"csv-completion": func() { cfg.CSVAnswer = *csvAnswer }, "eval-every": func() { cfg.EvalEvery = *evalEvery },
 			"eval-batches": func() { cfg.EvalBatches = *evalBatches }, "save-every": func() { cfg.SaveEvery = *saveEvery },
 		}
 		for name, fn := range apply {

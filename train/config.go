@@ -56,6 +56,10 @@ type Config struct {
 	Packing    bool    `toml:"packing"`     // pack short examples into full rows
 	ValidSplit float64 `toml:"valid_split"` // fraction held out when Valid is empty
 	SkipBad    bool    `toml:"skip_bad"`    // skip bad records (counted) instead of failing
+	TextSplit  string  `toml:"text_split"`  // plain text: auto, endoftext, blank, line or none
+	CSVText    string  `toml:"csv_text"`    // CSV column holding whole texts
+	CSVPrompt  string  `toml:"csv_prompt"`  // CSV prompt column (with csv_completion)
+	CSVAnswer  string  `toml:"csv_completion"`
 
 	// evaluation and checkpoints
 	EvalEvery    int `toml:"eval_every"`   // steps; 0: only at the end

@@ -212,7 +212,8 @@ func (j *Job) setup() error {
 	}
 	dc := data.Config{Path: cfg.Data, ValPath: cfg.Valid, Template: templateName(cfg.Template),
 		SeqLen: cfg.SeqLen, Truncate: true, Pack: cfg.Packing, Seed: cfg.Seed}
-	dc.Format, dc.SkipBad = format, cfg.SkipBad
+	dc.Format, dc.SkipBad, dc.TextSplit = format, cfg.SkipBad, data.TextSplit(cfg.TextSplit)
+	dc.TextColumn, dc.PromptColumn, dc.CompletionColumn = cfg.CSVText, cfg.CSVPrompt, cfg.CSVAnswer
 	if cfg.Valid == "" {
 		dc.ValFraction = cfg.ValidSplit
 	}

@@ -209,3 +209,41 @@ func TestFullGradientMatchesLoRA(t *testing.T) {
 		})
 	}
 }
+
+// TestCSVColumnsAndTextSplit: the CSV column and text-split settings reach
+// the dataset reader.
+func TestCSVColumnsAndTextSplit(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "qa.csv")
+	os.WriteFile(csv, []byte("question,answer,other\n\"What is 2+2?\",4,x\n\"Capital of France?\",Paris,y\n\"Color of grass?\",green,z\n"), 0o644)
+	c := smallRun(t, filepath.Join(dir, "run"), 1)
+	c.Data, c.CSVPrompt, c.CSVAnswer, c.ValidSplit = csv, "question", "answer", 0
+	j, err := train.NewJob(c, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := j.Data.Stats; st.Format != "csv" || st.TrainExamples != 3 {
+		t.Errorf("CSV with prompt/completion columns: format %q, %d rows", st.Format, st.TrainExamples)
+	}
+	j.Close()
+	c.CSVPrompt = "nope"
+	if _, err := train.NewJob(c, opts()); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown CSV column: %v", err)
+	}
+
+	text := filepath.Join(dir, "lines.txt")
+	os.WriteFile(text, []byte("one line of text here\nanother line of text\nthird line of words\n"), 0o644)
+	docs := func(split string) int {
+		c := smallRun(t, filepath.Join(dir, "run-"+split), 1)
+		c.Data, c.TextSplit, c.ValidSplit = text, split, 0
+		j, err := train.NewJob(c, opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		return j.Data.Stats.Records
+	}
+	if l, n := docs("line"), docs("none"); l != 3 || n != 1 {
+		t.Errorf("text split line: %d documents, none: %d; want 3 and 1", l, n)
+	}
+}
