@@ -8,16 +8,19 @@ import (
 	"github.com/fynetune/fynetune/compute/quant"
 )
 
+// weightValues returns an f32 weight's values, or the decoder of a weight
+// held in another format (exactly one of them is not nil).
+func weightValues(op string, w *compute.Weight) ([]float32, *quant.Matrix) {
+	if w != nil && w.DType != compute.F32 {
+		return nil, quantWeight(op, w)
+	}
+	return weightF32(op, w), nil
+}
+
 // Linear computes out[N,Out] = x[N,In]·Wᵀ (+ bias).
 func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *compute.Tensor) {
 	const op = "Linear"
-	var wd []float32
-	var qm *quant.Matrix
-	if w != nil && w.DType != compute.F32 {
-		qm = quantWeight(op, w)
-	} else {
-		wd = weightF32(op, w)
-	}
+	wd, qm := weightValues(op, w)
 	xd, od := data(op, "x", x), data(op, "out", out)
 	n := x.Rows()
 	mustShape(op, "x", x, n, w.In)
@@ -57,13 +60,7 @@ func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *comput
 // LinearBackwardInput computes dx[N,In] (+)= dy[N,Out]·W.
 func (b *Backend) LinearBackwardInput(dx, dy *compute.Tensor, w *compute.Weight, accumulate bool) {
 	const op = "LinearBackwardInput"
-	var wd []float32
-	var qm *quant.Matrix
-	if w != nil && w.DType != compute.F32 {
-		qm = quantWeight(op, w)
-	} else {
-		wd = weightF32(op, w)
-	}
+	wd, qm := weightValues(op, w)
 	dxd, dyd := data(op, "dx", dx), data(op, "dy", dy)
 	n := dy.Rows()
 	mustShape(op, "dy", dy, n, w.Out)
