@@ -151,6 +151,20 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, probs, q, k, v *compute.Te
 
 type attentionBackTask struct{ attentionTask }
 
+// kvUnit returns, for batch bi and KV head kvh, where that head's K and V
+// rows start and its dK and dV rows, which it clears: the backward passes
+// accumulate every query head of the group into them.
+func (g attnGeom) kvUnit(bi, kvh int, k, v, dk, dv []float32) (kh, vh, dkh, dvh []float32) {
+	ldk := g.kvHeads * g.hd
+	at := bi*g.tk*ldk + kvh*g.hd
+	kh, vh, dkh, dvh = k[at:], v[at:], dk[at:], dv[at:]
+	for j := range g.tk {
+		clear(dkh[j*ldk : j*ldk+g.hd])
+		clear(dvh[j*ldk : j*ldk+g.hd])
+	}
+	return kh, vh, dkh, dvh
+}
+
 func (t *attentionBackTask) run(part, lo, hi int) {
 	g := t.g
 	ldq, ldk := g.heads*g.hd, g.kvHeads*g.hd
@@ -159,14 +173,7 @@ func (t *attentionBackTask) run(part, lo, hi int) {
 	scale := float32(1 / math.Sqrt(float64(g.hd)))
 	for u := lo; u < hi; u++ {
 		bi, kvh := u/g.kvHeads, u%g.kvHeads
-		kh := t.k[bi*g.tk*ldk+kvh*g.hd:]
-		vh := t.v[bi*g.tk*ldk+kvh*g.hd:]
-		dkh := t.dk[bi*g.tk*ldk+kvh*g.hd:]
-		dvh := t.dv[bi*g.tk*ldk+kvh*g.hd:]
-		for j := range g.tk {
-			clear(dkh[j*ldk : j*ldk+g.hd])
-			clear(dvh[j*ldk : j*ldk+g.hd])
-		}
+		kh, vh, dkh, dvh := g.kvUnit(bi, kvh, t.k, t.v, t.dk, t.dv)
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			off := bi*g.tq*ldq + h*g.hd
 			qh, doh, dqh := t.q[off:], t.dout[off:], t.dq[off:]

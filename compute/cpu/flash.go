@@ -157,14 +157,7 @@ func (t *flashBackTask) run(part, lo, hi int) {
 	scale := float32(1 / math.Sqrt(float64(g.hd)))
 	for u := lo; u < hi; u++ {
 		bi, kvh := u/g.kvHeads, u%g.kvHeads
-		kh := t.k[bi*g.tk*ldk+kvh*g.hd:]
-		vh := t.v[bi*g.tk*ldk+kvh*g.hd:]
-		dkh := t.dk[bi*g.tk*ldk+kvh*g.hd:]
-		dvh := t.dv[bi*g.tk*ldk+kvh*g.hd:]
-		for j := range g.tk {
-			clear(dkh[j*ldk : j*ldk+g.hd])
-			clear(dvh[j*ldk : j*ldk+g.hd])
-		}
+		kh, vh, dkh, dvh := g.kvUnit(bi, kvh, t.k, t.v, t.dk, t.dv)
 		for h := kvh * group; h < (kvh+1)*group; h++ {
 			off := bi*g.tq*ldq + h*g.hd
 			qh, oh, doh, dqh := t.q[off:], t.out[off:], t.dout[off:], t.dq[off:]
