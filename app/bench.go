@@ -50,6 +50,8 @@ type BenchOptions struct {
 	Warmup  int // untimed steps first
 	Threads int // 0: all cores
 	Bits    int // frozen weights: 16, 8 or 4 (0: 16)
+	// Recompute turns on gradient checkpointing (model.KeepInputs).
+	Recompute bool
 }
 
 // BenchResult is what one case measured.
@@ -57,6 +59,7 @@ type BenchResult struct {
 	Case         string  `json:"case"`
 	Backend      string  `json:"backend"`
 	Bits         int     `json:"bits"`
+	Recompute    bool    `json:"recompute"`
 	Batch        int     `json:"batch"`
 	SeqLen       int     `json:"seq_len"`
 	Steps        int     `json:"steps"`
@@ -103,7 +106,11 @@ func RunBench(ctx context.Context, c BenchCase, opt BenchOptions) (BenchResult, 
 	if err != nil {
 		return BenchResult{}, err
 	}
-	st := train.NewStepper(m, opt.Batch, T)
+	mode := model.KeepLean
+	if opt.Recompute {
+		mode = model.KeepInputs
+	}
+	st := train.NewStepperMode(m, opt.Batch, T, mode)
 	var loss float64
 	step := func(i int) {
 		b := batches[i%len(batches)]
@@ -132,7 +139,7 @@ func RunBench(ctx context.Context, c BenchCase, opt BenchOptions) (BenchResult, 
 		linear += int64(l.W.Out) * int64(l.W.In)
 	}
 	fwd := 2*float64(linear) + 2*float64(cfg.Dim*cfg.Vocab) + 2*float64(cfg.Layers*T*cfg.Heads*cfg.HeadDim)
-	return BenchResult{Case: c.Name, Backend: be.Name(), Bits: m.Bits, Batch: opt.Batch, SeqLen: T, Steps: opt.Steps,
+	return BenchResult{Case: c.Name, Backend: be.Name(), Bits: m.Bits, Recompute: opt.Recompute, Batch: opt.Batch, SeqLen: T, Steps: opt.Steps,
 		TokensPerSec: tokens / secs, StepMS: 1000 * secs / float64(opt.Steps),
 		GFLOPS: 2 * fwd * tokens / secs / 1e9, PeakRSS: PeakRSS(), Loss: loss}, nil
 }

@@ -35,7 +35,7 @@ func Evaluate(ctx context.Context, m *model.Model, path string, seqLen, batch in
 		return EvalResult{}, err
 	}
 	rows := append(ds.Train, ds.Val...)
-	sum, n, err := train.ScoreRows(ctx, train.NewStepper(m, batch, seqLen), rows, 0, data.PadID(tok))
+	sum, n, err := train.ScoreRows(ctx, train.NewStepperMode(m, batch, seqLen, model.KeepNone), rows, 0, data.PadID(tok))
 	if err != nil {
 		return EvalResult{}, err
 	}

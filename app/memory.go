@@ -250,18 +250,21 @@ func EstimateMemory(info *ModelInfo, cfg train.Config) (MemoryEstimate, error) {
 	return e, nil
 }
 
-// activationBytes counts the f32 buffers the forward pass keeps per layer
-// (norms, q, k, v, the attention's log-sum-exp B·H·T, or its probabilities
-// B·H·T² on a backend without flash attention, attention output, MLP) plus
-// the backward scratch and the LoRA intermediates, for one micro-batch.
+// activationBytes counts the f32 buffers of model.NewActsMode and NewGrads
+// for one micro-batch: per layer what backward reads (model.KeepLean: q, k,
+// v, the residual after attention, the MLP pre-activations, the norm
+// statistics and the attention's log-sum-exp B·H·T, or its probabilities
+// B·H·T² on a backend without flash attention; with cfg.Recompute one such
+// set for all layers), the residual stream, the buffers shared by all
+// layers, the backward scratch and the LoRA intermediates.
 func activationBytes(c *model.Config, cfg train.Config) int64 {
 	B, T := int64(cfg.Batch), int64(cfg.SeqLen)
 	n := B * T
 	D, F := int64(c.Dim), int64(c.FFN)
 	q, kv := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	perTok := 2*D + 2 + q + 2*kv + q + 2*D + F + F + D // norm1+rstd, norm2+rstd, q, k, v, att, attproj, x2, up, act, mlpout
+	perTok := q + 2*kv + D + F + 2 // q, k, v, x2, up, rstd1, rstd2
 	if c.Arch == model.ArchGPT2 {
-		perTok += 2 + 3*D // means, fused qkv
+		perTok += 2 // means
 	} else {
 		perTok += F // gate
 	}
@@ -269,9 +272,17 @@ func activationBytes(c *model.Config, cfg train.Config) int64 {
 	if flashAttention && cfg.Backend != "gpu" {
 		att = B * int64(c.Heads) * T // log-sum-exp only
 	}
+	kept := int64(c.Layers)
+	if cfg.Recompute {
+		kept = 1
+	}
 	perLayer := n*perTok + att
-	res := int64(c.Layers+1) * n * D // residual stream X[0..L]
-	final := n * (D + 2)
+	shared := n * (D + max(F, q, 3*D)) // one D-wide buffer, one for qkv / attention output / activation
+	res := int64(c.Layers+1) * n * D   // residual stream X[0..L]
+	final := n * (D + 2)               // final norm output and statistics
+	if c.Arch == model.ArchGPT2 {
+		final += n * D // position embeddings of the batch
+	}
 	grads := n * (4*D + 2*q + 2*kv + 3*F) // dRes, tmp, dFinal, dNorm, dQ, dAtt, dK, dV, dGate/dQKV, dUp, dAct
 	var lora int64
 	if cfg.Mode != "full" {
@@ -298,7 +309,7 @@ func activationBytes(c *model.Config, cfg train.Config) int64 {
 			lora += int64(c.Layers) * n * 3 * inSum // dropped input, its gradient, the mask
 		}
 	}
-	return 4 * (int64(c.Layers)*perLayer + res + final + grads + lora)
+	return 4 * (kept*perLayer + shared + res + final + grads + lora)
 }
 
 // FreeMemory is the memory available to a new process: MemAvailable from

@@ -64,9 +64,9 @@ func TestActivationEstimateMatchesAllocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for _, bt := range [][2]int{{2, 64}, {4, 128}} {
+	for _, bt := range [][3]int{{2, 64, 0}, {4, 128, 0}, {4, 128, 1}} {
 		cfg := train.DefaultConfig()
-		cfg.Mode, cfg.Batch, cfg.SeqLen = "full", bt[0], bt[1]
+		cfg.Mode, cfg.Batch, cfg.SeqLen, cfg.Recompute = "full", bt[0], bt[1], bt[2] == 1
 		e, err := EstimateMemory(info, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -74,13 +74,13 @@ func TestActivationEstimateMatchesAllocation(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := train.NewStepper(m, bt[0], bt[1])
+		s := train.NewStepperMode(m, bt[0], bt[1], cfg.KeepMode())
 		runtime.ReadMemStats(&after)
 		runtime.KeepAlive(s)
 		alloc := float64(after.TotalAlloc - before.TotalAlloc)
 		est := float64(e.Activations + e.Logits)
 		if r := est / alloc; r < 0.9 || r > 1.1 {
-			t.Errorf("B=%d T=%d: estimated %.0f bytes of activations and logits, the stepper allocates %.0f (ratio %.2f)", bt[0], bt[1], est, alloc, r)
+			t.Errorf("B=%d T=%d recompute=%v: estimated %.0f bytes of activations and logits, the stepper allocates %.0f (ratio %.2f)", bt[0], bt[1], cfg.Recompute, est, alloc, r)
 		}
 	}
 }

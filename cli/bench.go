@@ -15,11 +15,12 @@ import (
 )
 
 func runBench(ctx context.Context, env *Env, args []string) error {
-	const syn = "[--case NAME] [--backend cpu|gpu|auto] [--bits 16|8|4 --batch N --seq-len N --rank N --steps N --threads N] [--json]"
+	const syn = "[--case NAME] [--backend cpu|gpu|auto] [--bits 16|8|4 --recompute --batch N --seq-len N --rank N --steps N --threads N] [--json]"
 	f := newFlags(env, "bench", syn)
 	only := f.String("case", "", "run one case: gpt2-124m, gpt2-tiny or stories260K (default: all, each in its own process)")
 	backend := f.String("backend", "auto", "compute backend: auto, cpu or gpu")
 	bits := f.Int("bits", 16, "frozen weights: 16, 8 or 4")
+	recompute := f.Bool("recompute", false, "gradient checkpointing (as train --recompute)")
 	batch := f.Int("batch", 4, "sequences per step")
 	seqLen := f.Int("seq-len", 128, "tokens per sequence")
 	rank := f.Int("rank", 8, "LoRA rank")
@@ -37,7 +38,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if *bits != 16 && *bits != 8 && *bits != 4 {
 		return f.bad(syn, "--bits must be 16, 8 or 4")
 	}
-	opt := app.BenchOptions{Bits: *bits, Backend: *backend, Batch: *batch, SeqLen: *seqLen, Rank: *rank, Steps: *steps, Warmup: *warmup, Threads: *threads}
+	opt := app.BenchOptions{Bits: *bits, Recompute: *recompute, Backend: *backend, Batch: *batch, SeqLen: *seqLen, Rank: *rank, Steps: *steps, Warmup: *warmup, Threads: *threads}
 	cases := app.BenchCases(*fixtures)
 	if *only != "" {
 		for _, c := range cases {
@@ -64,7 +65,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 				continue
 			}
 		}
-		cmd := exec.CommandContext(ctx, self, "bench", "--case", c.Name, "--json", "--backend", *backend, "--bits", strconv.Itoa(*bits),
+		cmd := exec.CommandContext(ctx, self, "bench", "--case", c.Name, "--json", "--backend", *backend, "--bits", strconv.Itoa(*bits), "--recompute="+strconv.FormatBool(*recompute),
 			"--batch", strconv.Itoa(*batch), "--seq-len", strconv.Itoa(*seqLen), "--rank", strconv.Itoa(*rank),
 			"--steps", strconv.Itoa(*steps), "--warmup", strconv.Itoa(*warmup), "--threads", strconv.Itoa(*threads),
 			"--fixtures", *fixtures)
@@ -92,10 +93,10 @@ func printBench(env *Env, rs []app.BenchResult, asJSON bool) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "%-12s %-28s %4s %7s %9s %9s %8s %9s\n", "case", "backend", "bits", "batch", "tokens/s", "step ms", "GFLOP/s", "peak RSS")
+	fmt.Fprintf(env.Stdout, "%-12s %-28s %4s %5s %7s %9s %9s %8s %9s\n", "case", "backend", "bits", "recmp", "batch", "tokens/s", "step ms", "GFLOP/s", "peak RSS")
 	for _, r := range rs {
-		fmt.Fprintf(env.Stdout, "%-12s %-28s %4d %3dx%-3d %9.0f %9.1f %8.1f %9s\n", r.Case, r.Backend, r.Bits, r.Batch, r.SeqLen,
-			r.TokensPerSec, r.StepMS, r.GFLOPS, humanBytes(int64(r.PeakRSS)))
+		fmt.Fprintf(env.Stdout, "%-12s %-28s %4d %5s %3dx%-3d %9.0f %9.1f %8.1f %9s\n", r.Case, r.Backend, r.Bits, map[bool]string{true: "yes", false: "no"}[r.Recompute],
+			r.Batch, r.SeqLen, r.TokensPerSec, r.StepMS, r.GFLOPS, humanBytes(int64(r.PeakRSS)))
 	}
 	return nil
 }

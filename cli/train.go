@@ -33,6 +33,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	backend := f.String("backend", d.Backend, "compute backend: auto, cpu or gpu")
 	bits := f.Int("bits", d.Bits, "frozen weights: 16, 8 (int8) or 4 (NF4, QLoRA)")
 	adapterBits := f.Int("adapter-bits", d.AdapterBits, "store the run's adapter at 8 or 4 bits (0: f32)")
+	recompute := f.Bool("recompute", d.Recompute, "gradient checkpointing: keep only each block's input and rerun it in backward (less memory, about a third slower)")
 	rank := f.Int("rank", d.Rank, "LoRA rank r")
 	alpha := f.Float64("alpha", d.Alpha, "LoRA alpha (scale alpha/r)")
 	dropout := f.Float64("dropout", d.Dropout, "LoRA dropout on the adapter input")
@@ -95,7 +96,8 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 			"valid": func() { cfg.Valid = *valid }, "out": func() { cfg.Out = *out }, "mode": func() { cfg.Mode = *mode },
 			"init-adapter": func() { cfg.InitAdapter = *initAdapter }, "backend": func() { cfg.Backend = *backend },
 			"bits": func() { cfg.Bits = *bits }, "adapter-bits": func() { cfg.AdapterBits = *adapterBits },
-			"rank": func() { cfg.Rank = *rank }, "alpha": func() { cfg.Alpha = *alpha }, "dropout": func() { cfg.Dropout = *dropout },
+			"recompute": func() { cfg.Recompute = *recompute },
+			"rank":      func() { cfg.Rank = *rank }, "alpha": func() { cfg.Alpha = *alpha }, "dropout": func() { cfg.Dropout = *dropout },
 			"targets": func() { cfg.Targets = splitList(*targets) }, "rslora": func() { cfg.RSLora = *rslora },
 			"init": func() { cfg.Init = *initKind }, "optimizer": func() { cfg.Optimizer = *optName }, "lr": func() { cfg.LR = *lr },
 			"weight-decay": func() { cfg.WeightDecay = *wd }, "momentum": func() { cfg.Momentum = *momentum },

@@ -49,7 +49,7 @@ func (g *Grads) DFinal() *compute.Tensor { return g.dFinal }
 func (m *Model) Backward(a *Acts, g *Grads, ids []int32) {
 	c, be := m.Config, m.Be
 	if !a.Keep {
-		panic("model: Backward needs activations kept by Forward (NewActs keep=true)")
+		panic("model: Backward needs activations kept by Forward (NewActs keep=true or NewActsMode)")
 	}
 	x := a.X[c.Layers]
 	if c.Arch == ArchGPT2 {
@@ -74,9 +74,30 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
 	B, T := a.B, a.T
 	x := a.X[l]
+	if a.Mode == KeepInputs {
+		m.blockForward(a, l, 0, nil, true)
+	}
 
 	// MLP: out = X2 + Down(act(...)); g.dRes is dOut = dX2 (partial) = dMLPOut.
+	// The shared buffers (norm outputs, attention output, MLP activation)
+	// hold another layer's or another op's values: recompute each right
+	// before it is read, and only where something reads it.
+	lean := true
+	if lean && blk.Down.trains() {
+		if c.Arch == ArchGPT2 {
+			be.GeluTanh(L.Act, L.Up)
+		} else {
+			be.SiluMul(L.Act, L.Gate, L.Up)
+		}
+	}
 	blk.Down.backward(be, g.dAct, g.dRes, L.Act, false)
+	if lean && (blk.Up.trains() || blk.Gate != nil && blk.Gate.trains()) {
+		if c.Arch == ArchGPT2 {
+			be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
+		} else {
+			be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
+		}
+	}
 	if c.Arch == ArchGPT2 {
 		be.GeluTanhBackward(g.dUp, g.dAct, L.Up)
 		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, false)
@@ -90,12 +111,26 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	be.Add(g.dRes, g.dRes, g.tmp) // dX2
 
 	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
+	// Flash attention's backward reads its output; with saved
+	// probabilities only a trainable O reads it.
+	if L.LSE != nil {
+		be.(compute.FlashAttention).AttentionLSE(L.Att, L.LSE, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	} else if blk.O.trains() {
+		be.Attention(L.Att, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	}
 	blk.O.backward(be, g.dAtt, g.dRes, L.Att, false)
 	if L.LSE != nil {
 		be.(compute.FlashAttention).AttentionBackwardLSE(g.dQ, g.dK, g.dV, g.dAtt, L.Att, L.LSE, L.Q, L.K, L.V,
 			B, T, T, c.Heads, c.KVHeads, c.HeadDim)
 	} else {
 		be.AttentionBackward(g.dQ, g.dK, g.dV, g.dAtt, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	}
+	if lean && (c.Arch == ArchGPT2 && blk.QKV.trains() || c.Arch == ArchLlama && (blk.Q.trains() || blk.K.trains() || blk.V.trains())) {
+		if c.Arch == ArchGPT2 {
+			be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
+		} else {
+			be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
+		}
 	}
 	if c.Arch == ArchGPT2 {
 		be.ConcatCols(g.dQKV, []*compute.Tensor{g.dQ, g.dK, g.dV})

@@ -4,13 +4,38 @@ import (
 	"github.com/fynetune/fynetune/compute"
 )
 
+// KeepMode says which activations a forward pass keeps for a backward pass.
+type KeepMode int
+
+const (
+	// KeepNone is inference: one set of layer buffers serves every layer.
+	KeepNone KeepMode = iota
+	// KeepLean keeps, per layer, what backward cannot get back cheaply: the
+	// block input and the residual after attention, q/k/v, the MLP
+	// pre-activations (and per-row norm and attention statistics). Norm
+	// outputs and the MLP activation are recomputed in backward, only where
+	// a trainable module needs its input; attention and MLP outputs are
+	// never needed; the attention output is recomputed from q/k/v and the
+// saved log-sum-exp (no matmul). Nine D-wide rows per token and layer are
+// kept for a GPT-2 block, against twenty when everything was kept.
+	KeepLean
+	// KeepInputs is gradient checkpointing: each layer keeps only its input,
+	// and backward reruns the block's forward before its backward (about
+	// one more forward pass of the blocks per step, the LM head excluded).
+	KeepInputs
+)
+
+func (k KeepMode) String() string {
+	return [...]string{"none", "lean", "inputs"}[k]
+}
+
 // Acts holds the buffers of one forward pass over a batch of B sequences of T
-// tokens, allocated once (llm.c style) and reused every step. With Keep set,
-// every layer has its own buffers and they stay valid for the backward pass;
-// otherwise one set of layer buffers is reused by all layers (inference).
+// tokens, allocated once (llm.c style) and reused every step. Mode says what
+// stays valid for the backward pass (see KeepMode); Keep is Mode != KeepNone.
 type Acts struct {
 	B, T int
 	Keep bool
+	Mode KeepMode
 
 	// X[l] is the residual stream entering block l; X[Layers] leaves the last
 	// block. These are the "hidden.N" tensors of the golden files.
@@ -24,33 +49,44 @@ type Acts struct {
 	posEmb    *compute.Tensor
 }
 
-// LayerActs are the intermediate values of one block.
+// LayerActs are the intermediate values of one block. Under KeepLean the
+// fields marked "shared" are one buffer for all layers, valid only during
+// that layer's forward (or after backward recomputes them).
 type LayerActs struct {
-	Norm1, Mean1, Rstd1 *compute.Tensor // attention-norm output and its statistics
-	QKV                 *compute.Tensor // fused projection (GPT-2) [BT, 3D]
+	Norm1, Mean1, Rstd1 *compute.Tensor // attention-norm output (shared) and its statistics
+	QKV                 *compute.Tensor // fused projection (GPT-2) [BT, 3D] (shared)
 	Q, K, V             *compute.Tensor // [BT, H*hd], [BT, Hkv*hd] (after RoPE for Q, K)
 	Probs               *compute.Tensor // attention probabilities [B, H, T, T] (training, backends without FlashAttention)
 	LSE                 *compute.Tensor // log-sum-exp of the attention scores [B, H, T] (training with FlashAttention)
-	Att                 *compute.Tensor // attention output [BT, H*hd]
-	AttProj             *compute.Tensor // o_proj output [BT, D]
+	Att                 *compute.Tensor // attention output [BT, H*hd] (shared)
+	AttProj             *compute.Tensor // o_proj output [BT, D] (shared)
 	X2                  *compute.Tensor // residual after attention [BT, D]
-	Norm2, Mean2, Rstd2 *compute.Tensor
+	Norm2, Mean2, Rstd2 *compute.Tensor // MLP-norm output (shared) and its statistics
 	Gate, Up            *compute.Tensor // MLP projections [BT, F] (GPT-2 uses Up for c_fc)
-	Act                 *compute.Tensor // activation output [BT, F]
-	MLPOut              *compute.Tensor // down projection [BT, D]
+	Act                 *compute.Tensor // activation output [BT, F] (shared)
+	MLPOut              *compute.Tensor // down projection [BT, D] (shared)
 }
 
-// NewActs allocates the buffers for batches of b×t tokens. keep says whether
-// per-layer values are kept for a backward pass. For that pass attention
-// keeps, per layer, the log-sum-exp of each query row ([B, H, T], LSE) when
-// the backend implements compute.FlashAttention, so that memory grows
-// linearly with T; otherwise the probabilities ([B, H, T, T], Probs).
+// NewActs allocates the buffers for batches of b×t tokens; keep says whether
+// they serve a backward pass (KeepLean) or inference only (KeepNone).
 func (m *Model) NewActs(b, t int, keep bool) *Acts {
+	if keep {
+		return m.NewActsMode(b, t, KeepLean)
+	}
+	return m.NewActsMode(b, t, KeepNone)
+}
+
+// NewActsMode allocates the buffers for batches of b×t tokens, keeping what
+// mode says. For the backward pass attention keeps, per layer, the
+// log-sum-exp of each query row ([B, H, T], LSE) when the backend implements
+// compute.FlashAttention, so that memory grows linearly with T; otherwise
+// the probabilities ([B, H, T, T], Probs).
+func (m *Model) NewActsMode(b, t int, mode KeepMode) *Acts {
 	c, be := m.Config, m.Be
 	n := b * t
-	a := &Acts{B: b, T: t, Keep: keep}
+	a := &Acts{B: b, T: t, Keep: mode != KeepNone, Mode: mode}
 	a.X = make([]*compute.Tensor, c.Layers+1)
-	if keep {
+	if mode != KeepNone {
 		for i := range a.X {
 			a.X[i] = be.NewTensor(n, c.Dim)
 		}
@@ -62,30 +98,40 @@ func (m *Model) NewActs(b, t int, keep bool) *Acts {
 			a.X[i] = two[i%2]
 		}
 	}
+	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	// The buffers backward does not read, or recomputes right before it
+	// reads them, are shared by all layers. Within a block their lives do
+	// not overlap, so two buffers hold them all: one D wide for the norm
+	// outputs and the projections back to the residual, one for the fused
+	// QKV, then the attention output, then the MLP activation.
+	narrow := be.NewTensor(n, c.Dim)
+	wide := be.NewTensor(n * max(c.FFN, q, 3*c.Dim))
+	shared := LayerActs{Norm1: narrow, Norm2: narrow, AttProj: narrow, MLPOut: narrow,
+		Att: reshape(wide, n, q), Act: reshape(wide, n, c.FFN)}
+	if c.Arch == ArchGPT2 {
+		shared.QKV = reshape(wide, n, 3*c.Dim)
+	}
 	nl := 1
-	if keep {
+	if mode == KeepLean {
 		nl = c.Layers
 	}
-	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	a.Layers = make([]LayerActs, nl)
 	for i := range a.Layers {
 		L := &a.Layers[i]
-		L.Norm1, L.Rstd1 = be.NewTensor(n, c.Dim), be.NewTensor(n)
-		L.Norm2, L.Rstd2 = be.NewTensor(n, c.Dim), be.NewTensor(n)
+		*L = shared
+		L.Rstd1, L.Rstd2 = be.NewTensor(n), be.NewTensor(n)
 		if c.Arch == ArchGPT2 {
 			L.Mean1, L.Mean2 = be.NewTensor(n), be.NewTensor(n)
-			L.QKV = be.NewTensor(n, 3*c.Dim)
 		}
 		L.Q, L.K, L.V = be.NewTensor(n, q), be.NewTensor(n, kv), be.NewTensor(n, kv)
-		if keep {
+		if mode != KeepNone {
 			if _, ok := be.(compute.FlashAttention); ok {
 				L.LSE = be.NewTensor(b, c.Heads, t)
 			} else {
 				L.Probs = be.NewTensor(b, c.Heads, t, t)
 			}
 		}
-		L.Att, L.AttProj, L.X2 = be.NewTensor(n, q), be.NewTensor(n, c.Dim), be.NewTensor(n, c.Dim)
-		L.Up, L.Act, L.MLPOut = be.NewTensor(n, c.FFN), be.NewTensor(n, c.FFN), be.NewTensor(n, c.Dim)
+		L.X2, L.Up = be.NewTensor(n, c.Dim), be.NewTensor(n, c.FFN)
 		if c.Arch == ArchLlama {
 			L.Gate = be.NewTensor(n, c.FFN)
 		}
@@ -99,8 +145,18 @@ func (m *Model) NewActs(b, t int, keep bool) *Acts {
 	return a
 }
 
+// reshape returns a view of the first elements of t's storage with another
+// shape.
+func reshape(t *compute.Tensor, shape ...int) *compute.Tensor {
+	v := &compute.Tensor{Shape: shape, Dev: t.Dev, Off: t.Off}
+	if t.Data != nil {
+		v.Data = t.Data[:v.Len()]
+	}
+	return v
+}
+
 func (a *Acts) layer(l int) *LayerActs {
-	if a.Keep {
+	if a.Mode == KeepLean {
 		return &a.Layers[l]
 	}
 	return &a.Layers[0]
@@ -157,7 +213,7 @@ func (m *Model) Forward(a *Acts, ids []int32, cache *KVCache) {
 		be.Add(a.X[0], a.X[0], a.posEmb)
 	}
 	for l := range c.Layers {
-		m.blockForward(a, l, pos0, cache)
+		m.blockForward(a, l, pos0, cache, false)
 	}
 	x := a.X[c.Layers]
 	if c.Arch == ArchGPT2 {
@@ -171,7 +227,9 @@ func (m *Model) Forward(a *Acts, ids []int32, cache *KVCache) {
 }
 
 // blockForward runs block l: attention then MLP, each with a residual.
-func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache) {
+// again says that backward is recomputing the block (KeepInputs): adapters
+// then replay their last forward (same dropout) rather than draw anew.
+func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
 	B, T := a.B, a.T
 	x, out := a.X[l], a.X[l+1]
@@ -179,13 +237,13 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache) {
 	// attention
 	if c.Arch == ArchGPT2 {
 		be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
-		blk.QKV.Forward(be, L.QKV, L.Norm1)
+		blk.QKV.forward(be, again, L.QKV, L.Norm1)
 		be.SplitCols([]*compute.Tensor{L.Q, L.K, L.V}, L.QKV)
 	} else {
 		be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
-		blk.Q.Forward(be, L.Q, L.Norm1)
-		blk.K.Forward(be, L.K, L.Norm1)
-		blk.V.Forward(be, L.V, L.Norm1)
+		blk.Q.forward(be, again, L.Q, L.Norm1)
+		blk.K.forward(be, again, L.K, L.Norm1)
+		blk.V.forward(be, again, L.V, L.Norm1)
 		be.RoPE(L.Q, B, T, c.Heads, c.HeadDim, pos0, c.RopeTheta)
 		be.RoPE(L.K, B, T, c.KVHeads, c.HeadDim, pos0, c.RopeTheta)
 	}
@@ -201,21 +259,21 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache) {
 	} else {
 		be.Attention(L.Att, L.Probs, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
 	}
-	blk.O.Forward(be, L.AttProj, L.Att)
+	blk.O.forward(be, again, L.AttProj, L.Att)
 	be.Add(L.X2, x, L.AttProj)
 
 	// MLP
 	if c.Arch == ArchGPT2 {
 		be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
-		blk.Up.Forward(be, L.Up, L.Norm2)
+		blk.Up.forward(be, again, L.Up, L.Norm2)
 		be.GeluTanh(L.Act, L.Up)
 	} else {
 		be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
-		blk.Gate.Forward(be, L.Gate, L.Norm2)
-		blk.Up.Forward(be, L.Up, L.Norm2)
+		blk.Gate.forward(be, again, L.Gate, L.Norm2)
+		blk.Up.forward(be, again, L.Up, L.Norm2)
 		be.SiluMul(L.Act, L.Gate, L.Up)
 	}
-	blk.Down.Forward(be, L.MLPOut, L.Act)
+	blk.Down.forward(be, again, L.MLPOut, L.Act)
 	be.Add(out, L.X2, L.MLPOut)
 }
 

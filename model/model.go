@@ -78,13 +78,36 @@ type Adapter interface {
 	Backward(be compute.Backend, dx, dy, x *compute.Tensor)
 }
 
+// Replayer is an Adapter that can add its last Forward's output again
+// without recomputing it from the input: with dropout, a second Forward
+// would draw a new mask, and gradient checkpointing (KeepInputs) must see
+// the same forward pass twice.
+type Replayer interface {
+	Replay(be compute.Backend, out *compute.Tensor)
+}
+
 // Forward runs the module: out = x·Wᵀ + b (+ adapter).
 func (l *Linear) Forward(be compute.Backend, out, x *compute.Tensor) {
-	be.Linear(out, x, l.W, l.Bias)
-	if l.Adapter != nil {
-		l.Adapter.Forward(be, out, x)
-	}
+	l.forward(be, false, out, x)
 }
+
+// forward is Forward; with again set (a block recomputed for its backward)
+// an adapter that implements Replayer replays its last output.
+func (l *Linear) forward(be compute.Backend, again bool, out, x *compute.Tensor) {
+	be.Linear(out, x, l.W, l.Bias)
+	if l.Adapter == nil {
+		return
+	}
+	if r, ok := l.Adapter.(Replayer); ok && again {
+		r.Replay(be, out)
+		return
+	}
+	l.Adapter.Forward(be, out, x)
+}
+
+// trains says whether backward needs the module's input: it has an adapter
+// or a weight gradient.
+func (l *Linear) trains() bool { return l.Adapter != nil || l.WGrad != nil }
 
 // Linears lists every linear module in layer order, the head excluded.
 func (m *Model) Linears() []*Linear {

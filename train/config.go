@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/fynetune/fynetune/model"
 )
 
 // Config is everything that defines a training run. It is saved as
@@ -21,6 +23,10 @@ type Config struct {
 	Backend     string `toml:"backend"`      // auto, cpu, gpu
 	Bits        int    `toml:"bits"`         // frozen weights: 16, 8 (int8) or 4 (NF4)
 	AdapterBits int    `toml:"adapter_bits"` // store the run's adapter at 8 or 4 bits (0: f32)
+	// Recompute is gradient checkpointing: each block keeps only its input
+	// and is rerun before its backward pass, for about a third more time
+	// per step and a fraction of the activation memory.
+	Recompute bool `toml:"recompute"`
 
 	// LoRA
 	Rank    int      `toml:"rank"`
@@ -161,4 +167,12 @@ func SaveConfig(path string, c Config) error {
 		return err
 	}
 	return writeFileAtomic(path, buf.Bytes())
+}
+
+// KeepMode is the activation memory mode of the run's training passes.
+func (c Config) KeepMode() model.KeepMode {
+	if c.Recompute {
+		return model.KeepInputs
+	}
+	return model.KeepLean
 }

@@ -101,6 +101,13 @@ func (l *Lora) Forward(be compute.Backend, out, x *compute.Tensor) {
 	be.MatMul(out, l.h, l.B, false, true, l.Scale, 1)
 }
 
+// Replay adds the output of the last Forward to out again, from the kept
+// x·Aᵀ: a block recomputed for gradient checkpointing sees the same dropout
+// mask as the first pass (model.Replayer).
+func (l *Lora) Replay(be compute.Backend, out *compute.Tensor) {
+	be.MatMul(out, l.h, l.B, false, true, l.Scale, 1)
+}
+
 // Backward accumulates dA and dB and adds the adapter's share of dx.
 func (l *Lora) Backward(be compute.Backend, dx, dy, x *compute.Tensor) {
 	in := x

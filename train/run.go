@@ -267,7 +267,7 @@ func (j *Job) setup() error {
 		return err
 	}
 	j.Sched = Schedule{Kind: cfg.Schedule, Peak: cfg.LR, Warmup: cfg.Warmup, Total: j.Total}
-	j.stepper = NewStepper(m, cfg.Batch, cfg.SeqLen)
+	j.stepper = NewStepperMode(m, cfg.Batch, cfg.SeqLen, cfg.KeepMode())
 	n := cfg.Batch * cfg.SeqLen
 	for range cfg.GradAccum {
 		j.ids = append(j.ids, make([]int32, n))

@@ -25,13 +25,25 @@ type Stepper struct {
 	views         map[[2]int]*compute.Tensor // row views of the buffers, made once
 }
 
-// NewStepper allocates the buffers for batches of b sequences of t tokens.
+// NewStepper allocates the buffers for batches of b sequences of t tokens,
+// keeping the activations backward needs (model.KeepLean).
 func NewStepper(m *model.Model, b, t int) *Stepper {
+	return NewStepperMode(m, b, t, model.KeepLean)
+}
+
+// NewStepperMode is NewStepper with the activation memory mode: KeepNone
+// for a stepper that only scores (evaluation; ForwardBackward with backward
+// set panics), KeepInputs for gradient checkpointing.
+func NewStepperMode(m *model.Model, b, t int, mode model.KeepMode) *Stepper {
 	be, c := m.Be, m.Config
 	n := b * t
 	k := min(n, headChunk)
+	var grads *model.Grads
+	if mode != model.KeepNone {
+		grads = m.NewGrads(b, t)
+	}
 	return &Stepper{M: m, B: b, T: t,
-		acts: m.NewActs(b, t, true), grads: m.NewGrads(b, t),
+		acts: m.NewActsMode(b, t, mode), grads: grads,
 		rows: make([]int32, 0, n), tgts: make([]int32, 0, n),
 		h: be.NewTensor(k, c.Dim), logits: be.NewTensor(k, c.Vocab), dh: be.NewTensor(k, c.Dim),
 		views: map[[2]int]*compute.Tensor{}}
@@ -76,9 +88,13 @@ func (s *Stepper) ForwardBackward(ids, targets []int32, denom int, backward bool
 			s.tgts = append(s.tgts, t)
 		}
 	}
+	if backward && s.grads == nil {
+		panic("train: ForwardBackward: backward on a scoring-only stepper (KeepNone)")
+	}
 	m.Forward(s.acts, ids, nil)
-	dFinal := s.grads.DFinal()
+	var dFinal *compute.Tensor
 	if backward {
+		dFinal = s.grads.DFinal()
 		be.Zero(dFinal)
 	}
 	var sum float64

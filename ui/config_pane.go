@@ -26,6 +26,7 @@ type configPane struct {
 	batch, accum, seqLen, seed, valid               *widget.Entry
 	targets                                         *widget.CheckGroup
 	bits                                            *widget.RadioGroup
+	recompute                                       *widget.Check
 	schedule, backend                               *widget.Select
 	device                                          *widget.Label // the device and driver Auto picks
 	estimate, warning, bitsNote                     *widget.Label
@@ -50,6 +51,7 @@ func newConfigPane(w *Workbench) *configPane {
 	p.bits = widget.NewRadioGroup([]string{"16", "8", "4"}, func(string) { p.changed() })
 	p.bits.Horizontal = true
 	p.bits.Required = true
+	p.recompute = widget.NewCheck("Recompute activations in backward (less memory, about a third slower)", func(bool) { p.changed() })
 	p.schedule = widget.NewSelect(app.Schedules, func(string) { p.changed() })
 	p.backend = widget.NewSelect([]string{"Auto", "GPU", "CPU"}, func(string) { p.changed() })
 	p.device = widget.NewLabel("")
@@ -85,6 +87,7 @@ func newConfigPane(w *Workbench) *configPane {
 		widget.NewFormItem("Dropout", p.dropout),
 		widget.NewFormItem("Target modules", container.NewVBox(p.targets, container.NewHBox(widget.NewLabel("Presets:"), attn, all))),
 		widget.NewFormItem("Frozen weights (bits)", container.NewVBox(p.bits, p.bitsNote)),
+		widget.NewFormItem("Activation memory", p.recompute),
 		widget.NewFormItem("Learning rate", p.lr),
 		widget.NewFormItem("Schedule", p.schedule),
 		widget.NewFormItem("Warm-up steps", p.warmup),
@@ -144,6 +147,7 @@ func (p *configPane) set(c app.RunConfig) {
 	p.addTargetOptions(c.Targets)
 	p.targets.SetSelected(slices.Clone(c.Targets))
 	p.setBits(c.Bits)
+	p.recompute.SetChecked(c.Recompute)
 }
 
 // setBits selects a bit-width (16 for anything else).
@@ -267,6 +271,7 @@ func (p *configPane) get() (app.RunConfig, error) {
 		errs = append(errs, "Target modules: tick at least one")
 	}
 	c.Bits = p.bitWidth()
+	c.Recompute = p.recompute.Checked
 	if len(errs) > 0 {
 		return c, fmt.Errorf("settings: %s", strings.Join(errs, "; "))
 	}

@@ -457,6 +457,25 @@ func TestMemoryEstimateFollowsBits(t *testing.T) {
 	if texts["16"] == texts["8"] || texts["8"] == texts["4"] {
 		t.Errorf("the estimate does not change with the bit-width: %q", texts)
 	}
+	// Recomputation (gradient checkpointing) shrinks the activations shown.
+	cfg, err := c.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked(func() { c.recompute.SetChecked(true) })
+	rc, err := c.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rc.Recompute || cfg.Recompute {
+		t.Errorf("recompute setting %v after ticking, %v before", rc.Recompute, cfg.Recompute)
+	}
+	e0, _ := app.EstimateMemory(b.w.info, cfg)
+	e1, _ := app.EstimateMemory(b.w.info, rc)
+	if e1.Activations >= e0.Activations || !strings.Contains(c.estimate.Text, "activations "+app.FormatBytes(e1.Activations)) {
+		t.Errorf("with recomputation the estimate reads %q; want activations %s (< %s)", c.estimate.Text, app.FormatBytes(e1.Activations), app.FormatBytes(e0.Activations))
+	}
+	locked(func() { c.recompute.SetChecked(false) })
 	// an impossible batch shows the warning
 	locked(func() { c.batch.SetText("100000") })
 	locked(func() { c.seqLen.SetText("256") })
