@@ -225,6 +225,10 @@ type binder struct {
 	raw func(key string) (compute.DType, []byte, bool)
 	// release drops a tensor's mapped pages once it has been converted.
 	release func(key string)
+	// fill, when set, makes rows [r0, r1) of a tensor [rows, cols] that is
+	// quantized at load: the full-precision matrix then never exists whole
+	// (a random model's 50257-row embedding is 154 MB at f32).
+	fill func(key string, r0, r1, cols int, buf []float32)
 }
 
 // checkpointSource makes a binder read m's checkpoint.
@@ -307,6 +311,13 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 			return w, nil
 		}
 	}
+	if bits < 16 && !conv1D && b.fill != nil {
+		w := &compute.Weight{Name: key, Out: out, In: in, DType: quantType(bits, key)}
+		const chunk = 1 << 20 // values generated at a time
+		w.Raw = quant.QuantizeFrom(w.DType, out, in, max(1, chunk/in), func(r0, r1 int, buf []float32) { b.fill(key, r0, r1, in, buf) })
+		b.m.Be.PrepareWeight(w)
+		return w, nil
+	}
 	v, err := b.fetch(key, want)
 	if err != nil {
 		return nil, err
@@ -318,13 +329,7 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 			opts = append(opts, quant.Transposed())
 			w.Transposed = false
 		}
-		w.DType = compute.NF4
-		if bits == 8 || isEmbedding(key) {
-			// Embedding tables (and a tied or separate LM head) are read row
-			// by row and their errors reach every logit: at 4 bits they are
-			// held at int8, as llama.cpp keeps token_embd above the rest.
-			w.DType = compute.Q8
-		}
+		w.DType = quantType(bits, key)
 		w.Raw, w.F32 = quant.Quantize(w.DType, v, out, in, opts...), nil
 		if b.release != nil {
 			b.release(key)
@@ -332,6 +337,17 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 	}
 	b.m.Be.PrepareWeight(w)
 	return w, nil
+}
+
+// quantType is the format of the matrix key at a bit-width below 16.
+func quantType(bits int, key string) compute.DType {
+	if bits == 8 || isEmbedding(key) {
+		// Embedding tables (and a tied or separate LM head) are read row by
+		// row and their errors reach every logit: at 4 bits they are held at
+		// int8, as llama.cpp keeps token_embd above the rest.
+		return compute.Q8
+	}
+	return compute.NF4
 }
 
 // isEmbedding reports the embedding and LM-head tables by checkpoint key.

@@ -25,14 +25,29 @@ func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) 
 	}
 	m := &Model{Dir: "(random " + c.ModelType + ")", Config: c, Be: be, Bits: opt.Bits}
 	rng := rand.New(rand.NewPCG(seed, 0xbe9c))
+	var scratch []float32 // matrices quantized at load are dropped after: one buffer serves them all
 	err := m.bind(func(b *binder) {
 		b.has = func(key string) bool { return strings.HasPrefix(key, "transformer.") }
+		// The same values in the same order as fetch would make them.
+		b.fill = func(key string, r0, r1, cols int, buf []float32) {
+			for i := range buf {
+				buf[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
 		b.fetch = func(key string, want []int) ([]float32, error) {
 			n := 1
 			for _, d := range want {
 				n *= d
 			}
-			v := make([]float32, n)
+			var v []float32
+			if len(want) == 2 && opt.Bits < 16 {
+				if cap(scratch) < n {
+					scratch = make([]float32, n)
+				}
+				v = scratch[:n]
+			} else {
+				v = make([]float32, n)
+			}
 			switch {
 			case strings.HasSuffix(key, "norm.weight") || strings.Contains(key, ".ln_") || strings.HasPrefix(key, "transformer.ln_f.weight"):
 				if strings.HasSuffix(key, ".weight") {

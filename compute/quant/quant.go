@@ -127,80 +127,127 @@ func Quantize(dt compute.DType, src []float32, rows, cols int, opts ...Option) [
 	if len(src) != rows*cols {
 		panic(fmt.Sprintf("quant: Quantize(%v): %d values for a %d×%d matrix", dt, len(src), rows, cols))
 	}
-	o := collect(opts)
-	dst := make([]byte, Bytes(dt, rows, cols, opts...))
-	bs := BlockSize(dt)
-	nb := ceilDiv(cols, bs)
-	var absmax []float32 // NF4: the scale of every block, stored at the end
-	if dt == compute.NF4 {
-		absmax = make([]float32, rows*nb)
-	}
+	q := newQuantizer(dt, rows, cols, opts)
 	forRows(rows, cols, func(r0, r1 int) {
-		var buf []float32
-		if o.transposed {
-			buf = make([]float32, cols)
+		if !q.o.transposed {
+			q.quantizeRows(r0, r1, func(r int) []float32 { return src[r*cols : (r+1)*cols] })
+			return
 		}
-		var pad [64]float32
-		for r := r0; r < r1; r++ {
-			var row []float32
-			if o.transposed {
-				for j := range buf {
-					buf[j] = src[j*rows+r]
-				}
-				row = buf
-			} else {
-				row = src[r*cols : (r+1)*cols]
+		buf := make([]float32, cols)
+		q.quantizeRows(r0, r1, func(r int) []float32 {
+			for j := range buf {
+				buf[j] = src[j*rows+r]
 			}
-			switch dt {
-			case compute.F32:
-				out := dst[4*r*cols:]
-				for j, v := range row {
-					putF32(out[4*j:], v)
-				}
-			case compute.F16:
-				out := dst[2*r*cols:]
-				for j, v := range row {
-					binary.LittleEndian.PutUint16(out[2*j:], F32ToF16(v))
-				}
-			case compute.BF16:
-				out := dst[2*r*cols:]
-				for j, v := range row {
-					binary.LittleEndian.PutUint16(out[2*j:], F32ToBF16(v))
-				}
-			default:
-				for b := range nb {
-					x := row[b*bs : min((b+1)*bs, cols)]
-					if len(x) < bs { // the last block of the row: pad with zeros
-						clear(pad[:bs])
-						copy(pad[:], x)
-						x = pad[:bs]
-					}
-					k := r*nb + b
-					switch dt {
-					case compute.NF4:
-						absmax[k] = quantizeNF4Block(dst[k*nf4CodeBytes:(k+1)*nf4CodeBytes], x)
-					case compute.Q8:
-						quantizeQ8Block(dst[k*q8BlockBytes:(k+1)*q8BlockBytes], x)
-					case compute.Q8_0:
-						quantizeQ8_0Block(dst[k*q8_0BlockBytes:(k+1)*q8_0BlockBytes], x)
-					default:
-						quantizeQ4_0Block(dst[k*q4_0BlockBytes:(k+1)*q4_0BlockBytes], x)
-					}
-				}
-			}
-		}
+			return buf
+		})
 	})
+	return q.finish()
+}
+
+// QuantizeFrom is Quantize for a matrix that never exists whole in full
+// precision: fill writes rows [r0, r1) (row-major) into buf, and is called
+// for consecutive ranges of at most chunkRows rows, in order. The payload
+// is the same as Quantize of the whole matrix. The Transposed option is not
+// supported (a column of a transposed source spans every chunk).
+func QuantizeFrom(dt compute.DType, rows, cols, chunkRows int, fill func(r0, r1 int, buf []float32), opts ...Option) []byte {
+	checkShape("QuantizeFrom", rows, cols)
+	q := newQuantizer(dt, rows, cols, opts)
+	if q.o.transposed {
+		panic("quant: QuantizeFrom: transposed sources are not supported")
+	}
+	chunkRows = max(1, min(chunkRows, rows))
+	buf := make([]float32, chunkRows*cols)
+	for c0 := 0; c0 < rows; c0 += chunkRows {
+		c1 := min(c0+chunkRows, rows)
+		chunk := buf[:(c1-c0)*cols]
+		fill(c0, c1, chunk)
+		forRows(c1-c0, cols, func(r0, r1 int) {
+			q.quantizeRows(c0+r0, c0+r1, func(r int) []float32 { return chunk[(r-c0)*cols : (r-c0+1)*cols] })
+		})
+	}
+	return q.finish()
+}
+
+// quantizer holds a payload being filled row by row.
+type quantizer struct {
+	dt         compute.DType
+	rows, cols int
+	o          options
+	dst        []byte
+	bs, nb     int
+	absmax     []float32 // NF4: the scale of every block, stored at the end
+}
+
+func newQuantizer(dt compute.DType, rows, cols int, opts []Option) *quantizer {
+	q := &quantizer{dt: dt, rows: rows, cols: cols, o: collect(opts), dst: make([]byte, Bytes(dt, rows, cols, opts...)), bs: BlockSize(dt)}
+	q.nb = ceilDiv(cols, q.bs)
 	if dt == compute.NF4 {
-		scales := dst[len(absmax)*nf4CodeBytes:]
-		if o.noDouble {
-			for k, a := range absmax {
+		q.absmax = make([]float32, rows*q.nb)
+	}
+	return q
+}
+
+// quantizeRows quantizes rows [r0, r1), row r given by rowOf(r). Disjoint ranges
+// may run concurrently.
+func (q *quantizer) quantizeRows(r0, r1 int, rowOf func(r int) []float32) {
+	dt, dst, cols, bs, nb, absmax := q.dt, q.dst, q.cols, q.bs, q.nb, q.absmax
+	var pad [64]float32
+	for r := r0; r < r1; r++ {
+		row := rowOf(r)
+		switch dt {
+		case compute.F32:
+			out := dst[4*r*cols:]
+			for j, v := range row {
+				putF32(out[4*j:], v)
+			}
+		case compute.F16:
+			out := dst[2*r*cols:]
+			for j, v := range row {
+				binary.LittleEndian.PutUint16(out[2*j:], F32ToF16(v))
+			}
+		case compute.BF16:
+			out := dst[2*r*cols:]
+			for j, v := range row {
+				binary.LittleEndian.PutUint16(out[2*j:], F32ToBF16(v))
+			}
+		default:
+			for b := range nb {
+				x := row[b*bs : min((b+1)*bs, cols)]
+				if len(x) < bs { // the last block of the row: pad with zeros
+					clear(pad[:bs])
+					copy(pad[:], x)
+					x = pad[:bs]
+				}
+				k := r*nb + b
+				switch dt {
+				case compute.NF4:
+					absmax[k] = quantizeNF4Block(dst[k*nf4CodeBytes:(k+1)*nf4CodeBytes], x)
+				case compute.Q8:
+					quantizeQ8Block(dst[k*q8BlockBytes:(k+1)*q8BlockBytes], x)
+				case compute.Q8_0:
+					quantizeQ8_0Block(dst[k*q8_0BlockBytes:(k+1)*q8_0BlockBytes], x)
+				default:
+					quantizeQ4_0Block(dst[k*q4_0BlockBytes:(k+1)*q4_0BlockBytes], x)
+				}
+			}
+		}
+	}
+}
+
+// finish stores NF4's scales (double quantized unless turned off) and
+// returns the payload.
+func (q *quantizer) finish() []byte {
+	if q.dt == compute.NF4 {
+		scales := q.dst[len(q.absmax)*nf4CodeBytes:]
+		if q.o.noDouble {
+			for k, a := range q.absmax {
 				putF32(scales[4*k:], a)
 			}
 		} else {
-			doubleQuantize(scales, absmax)
+			doubleQuantize(scales, q.absmax)
 		}
 	}
-	return dst
+	return q.dst
 }
 
 // Dequantize decodes the payload raw of a rows×cols matrix in format dt
