@@ -16,6 +16,7 @@ import (
 
 	"github.com/fynetune/fynetune/app"
 	"github.com/fynetune/fynetune/assets"
+	"github.com/fynetune/fynetune/compute/gl"
 	"github.com/fynetune/fynetune/ui"
 )
 
@@ -41,6 +42,10 @@ func runGUI() (status int) {
 		}
 	}()
 	a := fyneapp.NewWithID("io.fynetune.app")
+	// The GL backend's last-resort context is a hidden GLFW window: GLFW
+	// creates and destroys windows on Fyne's thread, never the backend's.
+	gl.SetMainThread(fyne.DoAndWait)
+	defer gl.SetMainThread(nil)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
 	opts := ui.Options{Dialogs: nativeDialogs{}, Export: export, Version: a.Metadata().Version,
 		Demo: os.Getenv("FYNETUNE_DEMO") == "1"}

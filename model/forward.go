@@ -16,8 +16,8 @@ const (
 	// outputs and the MLP activation are recomputed in backward, only where
 	// a trainable module needs its input; attention and MLP outputs are
 	// never needed; the attention output is recomputed from q/k/v and the
-// saved log-sum-exp (no matmul). Nine D-wide rows per token and layer are
-// kept for a GPT-2 block, against twenty when everything was kept.
+	// saved log-sum-exp (no matmul). Nine D-wide rows per token and layer are
+	// kept for a GPT-2 block, against twenty when everything was kept.
 	KeepLean
 	// KeepInputs is gradient checkpointing: each layer keeps only its input,
 	// and backward reruns the block's forward before its backward (about

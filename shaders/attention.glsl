@@ -24,7 +24,7 @@ void main() {
 		sv[o + j] = e;
 		s += e;
 	}
-	float inv = 1.0 / wgSum(s);
+	float inv = 1.0 / wgSumB(s);
 	for (uint j = t; j < lim; j += WG) sv[o + j] *= inv;
 	for (uint j = lim + t; j < Tk; j += WG) sv[o + j] = 0.0;
 #elif defined(SOFTMAX_BACK)

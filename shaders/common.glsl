@@ -16,7 +16,16 @@ uint rowIndex() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.
 // group must call them (they hold barriers).
 layout(local_size_x = WG) in;
 
+// Two reduction arrays: a kernel that reduces twice in a row uses one, then
+// the other (wgSum then wgSumB, wgMax then wgSumB). On NVIDIA (driver
+// 580.159, H200) with more than one warp per group, a read of a reduction's
+// result in red[0] took effect after the reduction's last barrier, when
+// faster invocations had already begun the next reduction in the same
+// array: the GLSL has no race, but the compiled code did (see
+// crossentropy.glsl). With the next reduction in another array nothing
+// overwrites red[0] while it may still be read.
 shared float red[WG];
+shared float redB[WG];
 
 float wgSum(float v) {
 	uint t = gl_LocalInvocationID.x;
@@ -49,4 +58,21 @@ float wgMax(float v) {
 	barrier();
 	return r;
 }
+// wgSumB is wgSum over redB, for the second of two reductions in a row.
+float wgSumB(float v) {
+	uint t = gl_LocalInvocationID.x;
+	redB[t] = v;
+	memoryBarrierShared();
+	barrier();
+	for (uint s = WG / 2u; s > 0u; s >>= 1) {
+		if (t < s) redB[t] += redB[t + s];
+		memoryBarrierShared();
+		barrier();
+	}
+	float r = redB[0];
+	memoryBarrierShared();
+	barrier();
+	return r;
+}
+
 #endif

@@ -27,7 +27,7 @@ void main() {
 		float d = x[xo + j] - m;
 		ss += d * d;
 	}
-	float r = 1.0 / sqrt(wgSum(ss) / float(C) + eps);
+	float r = 1.0 / sqrt(wgSumB(ss) / float(C) + eps);
 	for (uint j = t; j < C; j += WG) {
 		float v = (x[xo + j] - m) * r * w[offW + j];
 		if (hasB != 0u) v += b[offB + j];
@@ -62,7 +62,7 @@ void main() {
 		sgx += g * (x[offX + ro + j] - m) * r;
 	}
 	sg = wgSum(sg) / float(C);
-	sgx = wgSum(sgx) / float(C);
+	sgx = wgSumB(sgx) / float(C);
 	for (uint j = t; j < C; j += WG) {
 		float xh = (x[offX + ro + j] - m) * r;
 		float g = dout[offDOut + ro + j] * w[offW + j];

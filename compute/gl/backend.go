@@ -37,21 +37,26 @@ type Backend struct {
 	debug                              bool
 	profile                            map[string]*profEntry // per kernel, when profiling
 
-	// Buffers whose Go handles were collected, freed on the GL thread.
+	// Buffers whose Go handles were collected, returned to the pool (or
+	// deleted) on the GL thread.
 	freeMu  sync.Mutex
-	pending []uint32
+	pending []released
 
 	// Everything below is touched on the GL thread only.
-	egl     *eglContext
+	ctx     glContext
+	kind    Context       // ContextEGL or ContextGLFW: the kind ctx is
+	done    chan struct{} // closed when the GL thread has let go of ctx
+	pool    bufferPool
+	ceWG    int // cross-entropy work-group size
 	progs   map[string]*program
 	scratch map[string]*scratchBuf
 	rope    ropeCache
 	info    gpuInfo
 	tiles   [2]tileCfg // matmul tile shapes for small and large products
 
-	// Buffers that a clear or a buffer copy wrote since the last
-	// glFinish (see beforeSubData).
-	xferDirty map[uint32]struct{}
+	// Buffers that commands issued since the last glFinish use: bound
+	// to a dispatch, cleared, or copied to or from (see beforeSubData).
+	inFlight map[uint32]struct{}
 }
 
 // job is a call to run on the GL thread; the caller waits for the calls
@@ -70,14 +75,33 @@ type gpuInfo struct {
 // views, and of prepared weights.
 type buffer struct {
 	id    uint32
-	bytes int
+	bytes int // what the tensor or weight uses, checked against its views
 	owner *Backend
 }
 
-// scratchBuf is a buffer the backend reuses between calls, grown on demand.
+// released is a buffer whose handle was collected: cap is its capacity in
+// bytes when it came from the pool, 0 for a weight's buffer (deleted).
+type released struct {
+	id  uint32
+	cap int
+}
+
+// scratchBuf is a buffer the backend reuses between calls, grown on demand
+// (its bytes are its capacity, from the pool).
 type scratchBuf struct {
 	id    uint32
 	bytes int
+}
+
+// glContext is the OpenGL context the GL thread made current: through EGL
+// (egl.go) or a hidden GLFW window (glfw.go).
+type glContext interface {
+	// describe says which display or window the context was made on.
+	describe() string
+	// proc is the context's GetProcAddress, for gl.InitWithProcAddrFunc.
+	proc(name string) unsafe.Pointer
+	// close releases the context; call it on the thread that opened it.
+	close()
 }
 
 // program is a linked compute program with its uniform locations.
@@ -98,15 +122,57 @@ var (
 // driver then fails).
 var ErrUnavailable = errors.New("no OpenGL 4.3 compute context")
 
-// New creates the OpenGL backend: it makes a headless OpenGL 4.3 core
-// context through EGL on a new OS-thread-locked goroutine and checks that
-// compute shaders work. It returns an error that says why when no such
-// context can be made (no EGL display, an OpenGL older than 4.3, ...). Call
-// Close when done with it.
+// New creates the OpenGL backend: it makes an OpenGL 4.3 core context on
+// a new OS-thread-locked goroutine and checks that compute shaders work.
+// The context is the one $FYNETUNE_GL_CONTEXT asks for (see ContextEnv
+// and NewContext), by default a headless EGL context, else a hidden GLFW
+// window. It returns an error that says why when no such context can be
+// made (no EGL display, an OpenGL older than 4.3, ...). Call Close when
+// done with it.
 func New() (*Backend, error) {
+	kind, err := contextFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return NewContext(kind)
+}
+
+// NewContext is New with the context given: ContextEGL or ContextGLFW
+// only that way, ContextAuto EGL first and, when EGL gives no OpenGL 4.3
+// core context with working compute shaders, a hidden GLFW window.
+func NewContext(kind Context) (*Backend, error) {
+	switch kind {
+	case ContextEGL, ContextGLFW:
+		return newBackend(kind)
+	case ContextAuto, "":
+	default:
+		return nil, fmt.Errorf("gl: unknown context %q (want egl, glfw or auto)", kind)
+	}
+	b, errEGL := newBackend(ContextEGL)
+	if errEGL == nil {
+		return b, nil
+	}
+	b, errGLFW := newBackend(ContextGLFW)
+	if errGLFW == nil {
+		return b, nil
+	}
+	// Wrap the failure that is more than a missing context, EGL's first.
+	why := strings.TrimPrefix(errGLFW.Error(), "gl: "+ErrUnavailable.Error()+": ")
+	if errors.Is(errEGL, ErrUnavailable) && !errors.Is(errGLFW, ErrUnavailable) {
+		return nil, fmt.Errorf("%w (EGL: %v)", errGLFW, errEGL)
+	}
+	return nil, fmt.Errorf("%w; %s", errEGL, why)
+}
+
+// newBackend makes a backend on a context of the given kind.
+func newBackend(kind Context) (*Backend, error) {
 	b := &Backend{
 		work:    make(chan job, 256),
 		reply:   make(chan any),
+		kind:    kind,
+		done:    make(chan struct{}),
+		pool:    bufferPool{limit: poolLimit},
+		ceWG:    ceWorkGroup,
 		progs:   map[string]*program{},
 		scratch: map[string]*scratchBuf{},
 		debug:   os.Getenv("FYNETUNE_GL_DEBUG") != "",
@@ -128,24 +194,42 @@ func New() (*Backend, error) {
 	return b, nil
 }
 
+// openContext makes a context of the given kind current on the calling OS
+// thread, which must stay locked to its goroutine.
+func openContext(kind Context) (glContext, error) {
+	if kind == ContextGLFW {
+		return openGLFW()
+	}
+	e, err := openEGL()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // loop is the GL goroutine: it opens the context, reports on started, then
 // runs the closures sent on b.work until the channel is closed.
 func (b *Backend) loop(started chan<- error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	e, err := openEGL()
+	defer close(b.done)
+	c, err := openContext(b.kind)
 	if err != nil {
 		started <- fmt.Errorf("gl: %w: %v", ErrUnavailable, err)
 		return
 	}
-	initOnce.Do(func() { initErr = gl.InitWithProcAddrFunc(eglProc) })
+	// The function pointers are process-wide: the first context loads
+	// them. EGL's and GLX's loaders hand out the same dispatching entry
+	// points (libglvnd's libGLdispatch, or Mesa's shared glapi), which
+	// call into whichever context is current on the calling thread.
+	initOnce.Do(func() { initErr = gl.InitWithProcAddrFunc(c.proc) })
 	if initErr != nil {
-		e.close()
+		c.close()
 		started <- fmt.Errorf("gl: %w: loading OpenGL 4.3 functions: %v is missing", ErrUnavailable, initErr)
 		return
 	}
-	b.egl = e
-	b.display = e.desc
+	b.ctx = c
+	b.display = c.describe()
 	b.renderer = gl.GoStr(gl.GetString(gl.RENDERER))
 	b.version = gl.GoStr(gl.GetString(gl.VERSION))
 	b.vendor = gl.GoStr(gl.GetString(gl.VENDOR))
@@ -153,8 +237,9 @@ func (b *Backend) loop(started chan<- error) {
 	gl.GetIntegerv(gl.MAJOR_VERSION, &major)
 	gl.GetIntegerv(gl.MINOR_VERSION, &minor)
 	if major < 4 || major == 4 && minor < 3 {
-		e.close()
-		started <- fmt.Errorf("gl: %w: %s offers OpenGL %d.%d, compute shaders need 4.3", ErrUnavailable, b.renderer, major, minor)
+		c.close()
+		started <- fmt.Errorf("gl: %w: %s offers OpenGL %d.%d through %s, compute shaders need 4.3",
+			ErrUnavailable, b.renderer, major, minor, b.kindName())
 		return
 	}
 	var v int32
@@ -169,6 +254,7 @@ func (b *Backend) loop(started chan<- error) {
 	b.tiles = [2]tileCfg{gpuSmall, gpuLarge}
 	if b.IsSoftware() {
 		b.tiles = [2]tileCfg{softSmall, softLarge}
+		b.ceWG = ceWorkGroupSoft
 	}
 	started <- nil
 	for j := range b.work {
@@ -186,7 +272,7 @@ func (b *Backend) loop(started chan<- error) {
 		b.reply <- p
 	}
 	b.release()
-	e.close()
+	c.close()
 }
 
 // run calls f on the GL thread, returning what it panicked with (nil when
@@ -234,17 +320,17 @@ func (b *Backend) post(f func()) {
 	b.work <- job{f, false}
 }
 
-// queueDeletes posts the deletion of the buffers whose handles were
-// collected since the last call (b.mu held). The jobs that use a buffer
-// were all posted before its handle became unreachable, so they run
-// before its deletion.
+// queueDeletes posts the release of the buffers whose handles were
+// collected since the last call (b.mu held): back to the pool, or deleted.
+// The jobs that use a buffer were all posted before its handle became
+// unreachable, so they run before its release.
 func (b *Backend) queueDeletes() {
 	b.freeMu.Lock()
-	ids := b.pending
+	rel := b.pending
 	b.pending = nil
 	b.freeMu.Unlock()
-	if len(ids) > 0 {
-		b.work <- job{func() { gl.DeleteBuffers(int32(len(ids)), &ids[0]) }, false}
+	if len(rel) > 0 {
+		b.work <- job{func() { b.releaseBuffers(rel) }, false}
 	}
 }
 
@@ -259,16 +345,19 @@ func (b *Backend) try(f func()) (err error) {
 	return nil
 }
 
-// Close releases the GL context and every buffer; the backend must not be
-// used afterwards. It is safe to call more than once.
+// Close releases the GL context and every buffer, after the calls already
+// queued have run; the backend must not be used afterwards. It is safe to
+// call more than once.
 func (b *Backend) Close() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return
 	}
 	b.closed = true
 	close(b.work)
+	b.mu.Unlock()
+	<-b.done
 }
 
 // release deletes the backend's own GL objects (on the GL thread).
@@ -280,13 +369,22 @@ func (b *Backend) release() {
 		gl.DeleteBuffers(1, &s.id)
 	}
 	b.freePending()
+	b.pool.drain()
 }
 
-// Name says which device and driver run the backend, e.g.
-// "gpu (NVIDIA H100 80GB HBM3, OpenGL 4.6.0 NVIDIA 550.54.15)".
+// Name says which device and driver run the backend and through which
+// context, e.g.
+// "gpu (NVIDIA H100 80GB HBM3, OpenGL 4.6.0 NVIDIA 550.54.15, via EGL)".
 func (b *Backend) Name() string {
-	return fmt.Sprintf("gpu (%s, OpenGL %s)", b.renderer, b.version)
+	return fmt.Sprintf("gpu (%s, OpenGL %s, via %s)", b.renderer, b.version, b.kindName())
 }
+
+// ContextKind says how the backend got its context: ContextEGL or
+// ContextGLFW.
+func (b *Backend) ContextKind() Context { return b.kind }
+
+// kindName is the context kind as Name shows it.
+func (b *Backend) kindName() string { return strings.ToUpper(string(b.kind)) }
 
 // Renderer is the GL_RENDERER string of the device.
 func (b *Backend) Renderer() string { return b.renderer }
@@ -294,7 +392,7 @@ func (b *Backend) Renderer() string { return b.renderer }
 // Version is the GL_VERSION string of the driver.
 func (b *Backend) Version() string { return b.version }
 
-// Display says which EGL display the context was made on.
+// Display says which EGL display or GLFW window the context was made on.
 func (b *Backend) Display() string { return b.display }
 
 // IsSoftware reports whether the device is a software rasterizer (Mesa's
@@ -337,78 +435,112 @@ func glErrorName(e uint32) string {
 
 // ---------------------------------------------------------------- buffers
 
-// newBuffer allocates a zeroed storage buffer of n bytes (at least 4) on
-// the GL thread; what names the tensor or weight for error messages.
-func (b *Backend) newBuffer(n int, what string) *buffer {
+// newBuffer allocates a storage buffer of n bytes (at least 4) on the GL
+// thread; what names the tensor or weight for error messages. A pooled
+// buffer (a tensor's) comes from the pool and is zeroed; the others (a
+// weight's, which PrepareWeight fills at once) have their exact size and
+// undefined contents, so that uploading a weight does not wait for a
+// clear (see beforeSubData).
+func (b *Backend) newBuffer(n int, what string, pooled bool) *buffer {
 	n = max(n, 4)
-	for gl.GetError() != gl.NO_ERROR {
+	c := 0
+	if pooled {
+		c = b.capacity(n)
 	}
-	var id uint32
-	gl.GenBuffers(1, &id)
-	gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
-	gl.BufferData(gl.SHADER_STORAGE_BUFFER, n, nil, gl.DYNAMIC_DRAW)
-	if e := gl.GetError(); e != gl.NO_ERROR {
-		gl.DeleteBuffers(1, &id)
-		if e == gl.OUT_OF_MEMORY {
-			panic(fmt.Sprintf("gl: %s: out of GPU memory allocating %d MiB", what, n>>20))
-		}
-		panic(fmt.Sprintf("gl: %s: allocating %d bytes: %s", what, n, glErrorName(e)))
+	id := b.takeBuffer(max(c, n), what)
+	if pooled {
+		zero := uint32(0)
+		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
+		gl.ClearBufferSubData(gl.SHADER_STORAGE_BUFFER, gl.R32UI, 0, (n+3)/4*4, gl.RED_INTEGER, gl.UNSIGNED_INT, unsafe.Pointer(&zero))
+		b.markUse(id)
 	}
-	zero := uint32(0)
-	gl.ClearBufferData(gl.SHADER_STORAGE_BUFFER, gl.R32UI, gl.RED_INTEGER, gl.UNSIGNED_INT, unsafe.Pointer(&zero))
-	b.markXfer(id)
 	buf := &buffer{id: id, bytes: n, owner: b}
-	runtime.AddCleanup(buf, func(id uint32) { b.queueFree(id) }, id)
+	runtime.AddCleanup(buf, func(r released) { b.queueFree(r) }, released{id, c})
 	return buf
 }
 
-// markXfer records that a clear (glClearBuffer*Data) or a buffer copy
-// (glCopyBufferSubData) was issued that writes buffer id.
-func (b *Backend) markXfer(id uint32) {
-	if b.xferDirty == nil {
-		b.xferDirty = map[uint32]struct{}{}
+// takeBuffer returns a buffer of n bytes (a capacity) from the pool, or a
+// new one. A released buffer that commands issued since the last glFinish
+// still use gets new storage first (orphaned, glBufferData without data):
+// those commands keep the old storage, so nothing the new owner issues,
+// a clear or an upload, can reach them (see beforeSubData).
+func (b *Backend) takeBuffer(n int, what string) uint32 {
+	id := b.pool.get(n, what)
+	if _, ok := b.inFlight[id]; ok {
+		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
+		gl.BufferData(gl.SHADER_STORAGE_BUFFER, n, nil, gl.DYNAMIC_DRAW)
+		delete(b.inFlight, id)
 	}
-	b.xferDirty[id] = struct{}{}
-	if len(b.xferDirty) > 1<<14 {
-		// Buffers that are never uploaded to again: wait once rather than
+	return id
+}
+
+// markUse records that a command issued since the last glFinish uses
+// buffer id: a dispatch it is bound to, a clear (glClearBuffer*Data) or a
+// copy (glCopyBufferSubData) from or to it.
+func (b *Backend) markUse(id uint32) {
+	if b.inFlight == nil {
+		b.inFlight = map[uint32]struct{}{}
+	}
+	b.inFlight[id] = struct{}{}
+	if len(b.inFlight) > 1<<14 {
+		// Many buffers and no upload to wait for: wait once rather than
 		// let the set grow.
-		gl.Finish()
-		clear(b.xferDirty)
+		b.finish()
 	}
 }
 
 // beforeSubData must precede every glBufferSubData into buffer id. The
-// NVIDIA driver (seen with 580.159 on an H200) writes glBufferSubData's
-// data at once without waiting for an earlier clear or buffer copy into
-// the same buffer that the GPU has not run yet, which then overwrites the
-// new data: a tensor uploaded right after NewTensor read back as zeros on
-// the GPU. Kernel writes are ordered correctly, and glFlush is not enough,
-// so when a clear or copy into id may still be pending this waits for the
-// GPU.
+// NVIDIA driver (seen with 580.159 on an H200) does not order an upload
+// into a buffer that queued commands still use with those commands or the
+// ones after: the data of glBufferSubData overtook an earlier clear or
+// copy into the same buffer, which then overwrote it (a tensor uploaded
+// right after NewTensor read back as zeros), and an upload into a buffer
+// that a queued dispatch still read landed only after the next dispatch
+// had read the buffer (a gather saw the previous gather's ids). glFlush is
+// not enough, so when a command issued since the last glFinish uses id,
+// this waits for the GPU.
 func (b *Backend) beforeSubData(id uint32) {
-	if _, ok := b.xferDirty[id]; ok {
-		gl.Finish()
-		clear(b.xferDirty)
+	if _, ok := b.inFlight[id]; ok {
+		b.finish()
 	}
+}
+
+// finish waits for the GPU to run every command issued so far (on the GL
+// thread).
+func (b *Backend) finish() {
+	gl.Finish()
+	clear(b.inFlight)
 }
 
 // queueFree is called by the garbage collector's cleanup of a buffer
-// handle: the GL buffer is deleted on the GL thread after the calls
-// already posted (see queueDeletes).
-func (b *Backend) queueFree(id uint32) {
+// handle: the GL buffer goes back to the pool (or is deleted) on the GL
+// thread after the calls already posted (see queueDeletes).
+func (b *Backend) queueFree(r released) {
 	b.freeMu.Lock()
-	b.pending = append(b.pending, id)
+	b.pending = append(b.pending, r)
 	b.freeMu.Unlock()
 }
 
+// releaseBuffers returns pooled buffers to the pool and deletes the others
+// (on the GL thread).
+func (b *Backend) releaseBuffers(rel []released) {
+	for _, r := range rel {
+		if r.cap > 0 {
+			b.pool.put(r.id, r.cap)
+		} else {
+			gl.DeleteBuffers(1, &r.id)
+		}
+	}
+}
+
+// freePending releases the buffers whose handles were collected and not
+// yet released (on the GL thread, at Close).
 func (b *Backend) freePending() {
 	b.freeMu.Lock()
-	ids := b.pending
+	rel := b.pending
 	b.pending = nil
 	b.freeMu.Unlock()
-	if len(ids) > 0 {
-		gl.DeleteBuffers(int32(len(ids)), &ids[0])
-	}
+	b.releaseBuffers(rel)
 }
 
 // scratchBuffer returns the scratch buffer called name with at least n
@@ -420,23 +552,19 @@ func (b *Backend) scratchBuffer(name string, n int) uint32 {
 	if s != nil && s.bytes >= n {
 		return s.id
 	}
-	if s != nil {
-		gl.DeleteBuffers(1, &s.id)
-	}
 	if n > b.maxBlock {
 		panic(fmt.Sprintf("gl: scratch %s needs %d MiB, more than this driver binds to a shader (%d MiB)",
 			name, n>>20, b.maxBlock>>20))
 	}
+	if s != nil {
+		// The calls issued so far that use the old buffer run before
+		// anything the pool hands it out for.
+		b.pool.put(s.id, s.bytes)
+	}
 	// Grow by half again, so that slowly growing needs do not reallocate
 	// every call.
-	n = min(max(n, (s.size()*3)/2), b.maxBlock)
-	s = &scratchBuf{bytes: n}
-	gl.GenBuffers(1, &s.id)
-	gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, s.id)
-	gl.BufferData(gl.SHADER_STORAGE_BUFFER, n, nil, gl.DYNAMIC_DRAW)
-	if e := gl.GetError(); e == gl.OUT_OF_MEMORY {
-		panic(fmt.Sprintf("gl: out of GPU memory allocating %d MiB of scratch (%s)", n>>20, name))
-	}
+	n = b.capacity(min(max(n, (s.size()*3)/2), b.maxBlock))
+	s = &scratchBuf{id: b.takeBuffer(n, "scratch "+name), bytes: n}
 	b.scratch[name] = s
 	return s.id
 }
@@ -452,9 +580,7 @@ func (s *scratchBuf) size() int {
 func (b *Backend) uploadInts(name string, vals []int32) uint32 {
 	id := b.scratchBuffer(name, 4*len(vals))
 	if len(vals) > 0 {
-		b.beforeSubData(id)
-		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
-		gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, 4*len(vals), unsafe.Pointer(&vals[0]))
+		b.uploadScratch(name, id, unsafe.Pointer(&vals[0]), 4*len(vals))
 	}
 	return id
 }
@@ -463,11 +589,23 @@ func (b *Backend) uploadInts(name string, vals []int32) uint32 {
 func (b *Backend) uploadFloats(name string, vals []float32) uint32 {
 	id := b.scratchBuffer(name, 4*len(vals))
 	if len(vals) > 0 {
-		b.beforeSubData(id)
-		gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
-		gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, 4*len(vals), unsafe.Pointer(&vals[0]))
+		b.uploadScratch(name, id, unsafe.Pointer(&vals[0]), 4*len(vals))
 	}
 	return id
+}
+
+// uploadScratch copies n bytes from p to the start of scratch buffer id
+// (called name). When queued commands still use the buffer, its storage is
+// first replaced (orphaned, glBufferData without data) instead of waiting
+// for them (see beforeSubData): they keep the old storage, and the upload
+// goes to storage nothing uses.
+func (b *Backend) uploadScratch(name string, id uint32, p unsafe.Pointer, n int) {
+	gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
+	if _, ok := b.inFlight[id]; ok {
+		gl.BufferData(gl.SHADER_STORAGE_BUFFER, b.scratch[name].bytes, nil, gl.DYNAMIC_DRAW)
+		delete(b.inFlight, id)
+	}
+	gl.BufferSubData(gl.SHADER_STORAGE_BUFFER, 0, n, p)
 }
 
 // readFloats copies n floats from the start of buffer id.
@@ -638,6 +776,9 @@ func (b *Backend) dispatchB(p *program, gx, gy, gz int, u args, binds []bind) {
 		}
 	}
 	for i, bd := range binds {
+		if bd.id != 0 {
+			b.markUse(bd.id)
+		}
 		switch {
 		case bd.id == 0:
 		case bd.size > 0:
@@ -689,10 +830,7 @@ func (b *Backend) rowGrid(n int) (int, int) {
 // Finish waits until the GPU has run every command sent so far (for
 // timing).
 func (b *Backend) Finish() {
-	b.do(func() {
-		gl.Finish()
-		clear(b.xferDirty)
-	})
+	b.do(b.finish)
 }
 
 // profEntry is the time spent in one kernel and its number of dispatches.

@@ -8,6 +8,15 @@ import (
 	"github.com/fynetune/fynetune/compute"
 )
 
+// ceWorkGroup is the cross-entropy kernel's work-group size (invocations
+// per row) on a GPU, ceWorkGroupSoft on a software renderer, where fewer
+// invocations per row run faster. Any power of two up to 1024 gives the
+// same sums: see crossentropy.glsl for why it was once held at 32.
+const (
+	ceWorkGroup     = 256
+	ceWorkGroupSoft = 32
+)
+
 // CrossEntropy scores each row of logits[N, V] whose target is >= 0 with
 // -log softmax(row)[target], returning the sum of the scores (the row
 // losses of the GPU added in float64, in row order) and their count. When
@@ -45,11 +54,7 @@ func (b *Backend) CrossEntropy(dlogits, logits *compute.Tensor, targets []int32,
 	b.do(func() {
 		tid := b.uploadInts("ce_targets", tg)
 		lossID := b.scratchBuffer("ce_loss", 4*n)
-		// One warp per row: on NVIDIA (driver 580) work groups of 64 or 256
-		// gave wrong sums for some vocabulary sizes (V=300, V=1000) while 32
-		// was right in every case measured; Mesa is right with any size.
-		// The cause is not found yet; 32 is correct everywhere, if slower.
-		defs := []string{"WG=32"}
+		defs := []string{fmt.Sprintf("WG=%d", b.ceWG)}
 		u := args{"N": n, "V": v, "offL": logits.Off, "scale": scale}
 		did := ld.id
 		if dd != nil {

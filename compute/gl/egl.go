@@ -222,8 +222,11 @@ func (e *eglContext) close() {
 	C.fyClose(e.dpy, e.ctx, e.surf)
 }
 
-// eglProc is eglGetProcAddress, for gl.InitWithProcAddrFunc.
-func eglProc(name string) unsafe.Pointer {
+// describe says which EGL display or device the context was made on.
+func (e *eglContext) describe() string { return e.desc }
+
+// proc is eglGetProcAddress, for gl.InitWithProcAddrFunc.
+func (e *eglContext) proc(name string) unsafe.Pointer {
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	return C.fyProc(cs)

@@ -47,7 +47,7 @@ func (b *Backend) PrepareWeight(w *compute.Weight) {
 		if prev != nil && prev.buf.bytes == max(len(payload), 4) {
 			wd.buf = prev.buf
 		} else {
-			wd.buf = b.newBuffer(len(payload), fmt.Sprintf("weight %q", w.Name))
+			wd.buf = b.newBuffer(len(payload), fmt.Sprintf("weight %q", w.Name), false)
 		}
 		if len(payload) > 0 {
 			b.beforeSubData(wd.buf.id)

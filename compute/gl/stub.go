@@ -32,6 +32,13 @@ func New() (*Backend, error) {
 	}
 }
 
+// NewContext reports, whatever the context asked for, why this build has
+// no OpenGL compute backend.
+func NewContext(kind Context) (*Backend, error) { return New() }
+
+// ContextKind is empty: there is no context.
+func (b *Backend) ContextKind() Context { return "" }
+
 // Close does nothing.
 func (b *Backend) Close() {}
 
@@ -44,7 +51,7 @@ func (b *Backend) Renderer() string { return "" }
 // Version is empty: there is no driver.
 func (b *Backend) Version() string { return "" }
 
-// Display is empty: there is no EGL display.
+// Display is empty: there is no EGL display or GLFW window.
 func (b *Backend) Display() string { return "" }
 
 // IsSoftware reports false: there is no device.

@@ -74,7 +74,7 @@ func (b *Backend) NewTensor(shape ...int) *compute.Tensor {
 			shape, (4*n)>>20, b.maxBlock>>20))
 	}
 	t := &compute.Tensor{Shape: append([]int(nil), shape...)}
-	b.do(func() { t.Dev = b.newBuffer(4*n, fmt.Sprintf("tensor %v", shape)) })
+	b.do(func() { t.Dev = b.newBuffer(4*n, fmt.Sprintf("tensor %v", shape), true) })
 	return t
 }
 
@@ -119,7 +119,7 @@ func (b *Backend) Zero(t *compute.Tensor) {
 }
 
 func (b *Backend) clearRange(id uint32, off, n int) {
-	b.markXfer(id)
+	b.markUse(id)
 	zero := uint32(0)
 	gl.BindBuffer(gl.SHADER_STORAGE_BUFFER, id)
 	gl.ClearBufferSubData(gl.SHADER_STORAGE_BUFFER, gl.R32UI, 4*off, 4*n, gl.RED_INTEGER, gl.UNSIGNED_INT, unsafe.Pointer(&zero))
@@ -149,7 +149,8 @@ func (b *Backend) Copy(dst, src *compute.Tensor) {
 }
 
 func (b *Backend) copyRange(dst uint32, dstOff int, src uint32, srcOff, n int) {
-	b.markXfer(dst)
+	b.markUse(dst)
+	b.markUse(src)
 	gl.BindBuffer(gl.COPY_READ_BUFFER, src)
 	gl.BindBuffer(gl.COPY_WRITE_BUFFER, dst)
 	gl.CopyBufferSubData(gl.COPY_READ_BUFFER, gl.COPY_WRITE_BUFFER, 4*srcOff, 4*dstOff, 4*n)

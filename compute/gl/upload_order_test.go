@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/compute/gl"
 )
 
 // TestUploadAfterClearOrCopy uploads into buffers that a clear (NewTensor,
@@ -99,4 +100,93 @@ func TestUploadAfterClearOrCopy(t *testing.T) {
 	if got[0] != 1 || got[1] != 5 {
 		t.Errorf("Linear with a freshly prepared weight: got %v, want [1 5]", got)
 	}
+}
+
+// queueWork queues products that keep the GPU busy for a while, so that
+// the calls after it are issued while it still runs.
+func queueWork(g *gl.Backend) {
+	n := 4096
+	if g.IsSoftware() {
+		n = 192
+	}
+	a, c := g.NewTensor(n, n), g.NewTensor(n, n)
+	g.Finish()
+	for range 6 {
+		g.MatMul(c, a, a, false, true, 1, 0)
+	}
+}
+
+// TestUploadWhileInUse uploads into buffers that queued kernels still read
+// or write, behind a queue of work, and checks every result: the upload
+// must not reach the earlier kernels, and the later ones must see it. On
+// NVIDIA an upload into a buffer a queued gather still read landed after
+// the next gather had run, which then used the old ids.
+func TestUploadWhileInUse(t *testing.T) {
+	g := backend(t)
+	const rows, cols = 1000, 64
+	src := g.NewTensor(rows, cols)
+	sv := make([]float32, rows*cols)
+	for i := range sv {
+		sv[i] = float32(i / cols)
+	}
+	g.Upload(src, sv)
+	ids1, ids2 := make([]int32, 500), make([]int32, 500)
+	for i := range ids1 {
+		ids1[i], ids2[i] = int32(i), int32(999-i)
+	}
+	checkRows := func(what string, out *compute.Tensor, ids []int32) {
+		got := make([]float32, out.Len())
+		g.Download(got, out)
+		for i, v := range got {
+			if v != float32(ids[i/cols]) {
+				t.Errorf("%s: element %d is %g, want row %d", what, i, v, ids[i/cols])
+				return
+			}
+		}
+	}
+	out1, out2 := g.NewTensor(500, cols), g.NewTensor(500, cols)
+	queueWork(g)
+	g.GatherRows(out1, src, ids1)
+	g.GatherRows(out2, src, ids2) // its ids go where the first gather's are
+	checkRows("first of two queued gathers", out1, ids1)
+	checkRows("second of two queued gathers", out2, ids2)
+
+	const n = 100000
+	v, w := make([]float32, n), make([]float32, n)
+	for i := range v {
+		v[i], w[i] = float32(i%100+1), -float32(i%7+1)
+	}
+	check := func(what string, x *compute.Tensor, want []float32, k float32) {
+		got := make([]float32, n)
+		g.Download(got, x)
+		for i := range got {
+			if got[i] != k*want[i] {
+				t.Errorf("%s: element %d is %g, want %g", what, i, got[i], k*want[i])
+				return
+			}
+		}
+	}
+	x, y, z := g.NewTensor(n), g.NewTensor(n), g.NewTensor(n)
+	g.Upload(x, v)
+	queueWork(g)
+	g.Add(y, x, x) // reads x
+	g.Upload(x, w)
+	g.Add(z, x, x) // reads the new x
+	check("a queued kernel's input uploaded over", y, v, 2)
+	check("the kernel after the upload", z, w, 2)
+
+	g.Upload(x, w)
+	queueWork(g)
+	g.Scale(x, 3) // writes x
+	g.Upload(x, v)
+	g.Add(y, x, x)
+	check("an upload over a queued kernel's output", x, v, 1)
+	check("the kernel after it", y, v, 2)
+
+	g.Upload(x, v)
+	queueWork(g)
+	g.Copy(y, x) // reads x
+	g.Upload(x, w)
+	check("a queued copy's source uploaded over", y, v, 1)
+	check("the copy's source", x, w, 1)
 }
