@@ -12,45 +12,32 @@ import (
 // Weights stored in a compact format (f16, bf16, NF4, int8, Q8_0, Q4_0; see
 // compute/quant) are multiplied without ever being widened whole.
 //
-// Batches of more than smallBatch rows go through tiles: a tile of the
-// weight is decoded into a float32 buffer of the backend (rows of the tile
-// split among the workers), then multiplied by the packed, multi-threaded
-// SGEMM, and so on over the weight. Each product decodes the weight once.
-// SGEMM repacks the activations' slice of the reduction dimension for every
-// tile, so tiles are as large as the buffer allows across that dimension:
-// forward (y = x·Wᵀ, reducing over In) uses tiles of quantDepth columns and
-// as many rows as fit; backward (dx = dy·W, reducing over Out) tiles of up
-// to tileWidth columns and as many rows as fit. The buffer holds tileElems
-// values (4 MiB): fewer, larger tiles mean fewer passes of the worker pool
-// and of SGEMM's threads, each a barrier.
+// Batches of more than smallBatch rows go through gemm.SgemmDecode: each
+// SGEMM thread decodes the blocks of the weight it packs straight into its
+// packing buffers (forward, y = x·Wᵀ: panels of 16 rows of W, decoded and
+// transposed in L1, for a thread's share of at most 144 rows of x each
+// right before the micro-kernels use it; backward, dx = dy·W: blocks of
+// rows of W decoded into packed panels). No tile of the weight is written
+// to memory and read back, the only scratch is SGEMM's per-thread buffers,
+// and there is one barrier per product, SGEMM's.
 //
 // Batches of at most smallBatch rows (token-by-token generation) have too
 // little reuse for packing to pay: each thread decodes rows of W into its
 // own scratch and takes dot products (forward) or axpys (backward) with it.
 const (
-	quantDepth = 256  // reduction depth of a forward tile (SGEMM's own KC)
-	tileWidth  = 4096 // columns of a backward tile
-	// Tiles start on block boundaries: 64 is a multiple of every block
-	// size, and quantDepth and tileWidth are multiples of 64.
+	// tileAlign is the column granularity of the small-batch backward
+	// pass: 64 is a multiple of every block size.
 	tileAlign = quant.NF4Block
 
-	smallBatch = 8 // most rows of a batch multiplied without tiles
+	smallBatch = 8 // most rows of a batch multiplied without packing
 )
 
-// tileElems is the number of float32 values of the tile buffer. It is a
-// variable so that tests can cut small weights into many tiles; it must be
-// a multiple of 16·quantDepth (4096), so that a forward tile has at least
-// 16 rows and a backward tile 16 rows of at most tileElems/16 columns.
-var tileElems = 1 << 20
-
 // quantState is the backend's state for the products with compact weights:
-// the tile buffer and the argument blocks of the parallel passes (kept here
-// so that handing them to the pool does not allocate).
+// the argument blocks of the parallel passes (kept here so that handing
+// them to the pool does not allocate).
 type quantState struct {
-	tile   []float32
-	decode decodeTask
-	fwd    smallForwardTask
-	bwd    smallBackwardTask
+	fwd smallForwardTask
+	bwd smallBackwardTask
 }
 
 // quantWeight returns the decoding view of a compact weight, made (and
@@ -75,48 +62,6 @@ func quantWeight(op string, w *compute.Weight) *quant.Matrix {
 	return m
 }
 
-// decodeTask decodes rows [r0, r0+rows) × columns [c0, c0+cols) of a
-// compact weight into buf, row i of the tile at buf[i·ld:].
-type decodeTask struct {
-	m      *quant.Matrix
-	buf    []float32
-	ld     int
-	r0, c0 int
-	cols   int
-}
-
-func (t *decodeTask) run(_, lo, hi int) {
-	for i := lo; i < hi; i++ {
-		t.m.DecodeRow(t.buf[i*t.ld:i*t.ld+t.cols], t.r0+i, t.c0)
-	}
-}
-
-// decodeTile decodes a rows×cols tile of m at (r0, c0) into the backend's
-// tile buffer with leading dimension ld, rows split among the workers.
-func (b *Backend) decodeTile(m *quant.Matrix, r0, rows, c0, cols, ld int) []float32 {
-	q := &b.quant
-	if len(q.tile) < tileElems {
-		q.tile = make([]float32, tileElems)
-	}
-	t := &q.decode
-	*t = decodeTask{m: m, buf: q.tile, ld: ld, r0: r0, c0: c0, cols: cols}
-	b.pool.parallel(rows, b.pool.partsFor(rows, cols), t)
-	*t = decodeTask{}
-	return q.tile[:(rows-1)*ld+cols]
-}
-
-// split cuts n into the fewest pieces of at most limit and returns the
-// piece size, rounded up to a multiple of align but not above limit (the
-// last piece may be shorter). limit must be a multiple of align.
-func split(n, limit, align int) int {
-	if n <= 0 {
-		return align
-	}
-	pieces := (n + limit - 1) / limit
-	size := (n + pieces - 1) / pieces
-	return min((size+align-1)/align*align, limit)
-}
-
 // linearQuant computes out[n, Out] = x·Wᵀ + beta·out for a compact weight
 // (beta is 0 or 1: out already holds the bias).
 func (b *Backend) linearQuant(m *quant.Matrix, od, xd []float32, n int, beta float32) {
@@ -125,20 +70,7 @@ func (b *Backend) linearQuant(m *quant.Matrix, od, xd []float32, n int, beta flo
 		return
 	}
 	out, in := m.Rows(), m.Cols()
-	kc := split(in, quantDepth, tileAlign)   // columns of W per tile: the reduction
-	rc := split(out, tileElems/kc/16*16, 16) // rows of W per tile: columns of out
-	for o0 := 0; o0 < out; o0 += rc {
-		r := min(rc, out-o0)
-		for k0 := 0; k0 < in; k0 += kc {
-			k := min(kc, in-k0)
-			tile := b.decodeTile(m, o0, r, k0, k, kc)
-			bt := beta
-			if k0 > 0 {
-				bt = 1
-			}
-			gemm.Sgemm(false, true, n, r, k, 1, xd[k0:], in, tile, kc, bt, od[o0:], out)
-		}
-	}
+	gemm.SgemmDecode(true, n, out, in, 1, xd, in, m, quant.BlockSize(m.DType()), beta, od, out)
 }
 
 // linearBackwardQuant computes dx[n, In] = dy·W + beta·dx for a compact
@@ -149,20 +81,7 @@ func (b *Backend) linearBackwardQuant(m *quant.Matrix, dxd, dyd []float32, n int
 		return
 	}
 	out, in := m.Rows(), m.Cols()
-	nc := split(in, min(tileWidth, tileElems/16), tileAlign) // columns of W per tile: columns of dx
-	kr := split(out, tileElems/nc, 1)                        // rows of W per tile: the reduction
-	for c0 := 0; c0 < in; c0 += nc {
-		c := min(nc, in-c0)
-		for o0 := 0; o0 < out; o0 += kr {
-			r := min(kr, out-o0)
-			tile := b.decodeTile(m, o0, r, c0, c, nc)
-			bt := beta
-			if o0 > 0 {
-				bt = 1
-			}
-			gemm.Sgemm(false, false, n, c, r, 1, dyd[o0:], out, tile, nc, bt, dxd[c0:], in)
-		}
-	}
+	gemm.SgemmDecode(false, n, in, out, 1, dyd, out, m, quant.BlockSize(m.DType()), beta, dxd, in)
 }
 
 // smallForwardTask computes out[:, o] for the rows o of W in its range.

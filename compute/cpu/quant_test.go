@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/compute/cpu/gemm"
 	"github.com/fynetune/fynetune/compute/quant"
 )
 
@@ -64,8 +65,9 @@ func checkClose(t *testing.T, what string, got []float32, want, mag []float64) {
 // TestLinearCompact checks the products with compact weights, forward and
 // backward, against the product with the decoded weight computed in float64.
 func TestLinearCompact(t *testing.T) {
-	// Batches of up to smallBatch rows take the direct path, larger ones the
-	// tiles; a small tile buffer cuts these weights into many tiles.
+	// Batches of up to smallBatch rows take the direct path, larger ones
+	// gemm.SgemmDecode, whose blocks of depth 256, of 3072 columns of C and
+	// of 144 rows of A these shapes cross in both directions.
 	shapes := []struct{ n, out, in int }{
 		{1, 3, 64},
 		{7, 65, 192},
@@ -73,17 +75,19 @@ func TestLinearCompact(t *testing.T) {
 		{9, 5, 172},
 		{33, 3, 64},
 		{33, 65, 192},
-		{17, 300, 640}, // many tiles of every kind
+		{17, 300, 640}, // several depth blocks both ways
 		{3, 300, 640},
+		{150, 70, 650},  // rows of A over one block: B decoded a block at a time
+		{20, 3100, 100}, // forward: columns of C over one block
+		{12, 40, 3150},  // backward: columns of C over one block
 	}
-	defer func(e int) { tileElems = e }(tileElems)
-	for _, c := range []struct{ threads, tileElems int }{{1, tileElems}, {3, tileElems}, {2, 4096}} {
-		tileElems = c.tileElems
-		b := New(WithThreads(c.threads))
-		r := rand.New(rand.NewPCG(uint64(c.threads), 3))
+	for _, threads := range []int{1, 3} {
+		defer gemm.SetThreads(gemm.SetThreads(threads))
+		b := New(WithThreads(threads))
+		r := rand.New(rand.NewPCG(uint64(threads), 3))
 		for _, f := range compactFormats {
 			for _, s := range shapes {
-				name := fmt.Sprintf("T%d/tile%d/%s/n=%d,out=%d,in=%d", c.threads, c.tileElems, f.name, s.n, s.out, s.in)
+				name := fmt.Sprintf("T%d/%s/n=%d,out=%d,in=%d", threads, f.name, s.n, s.out, s.in)
 				t.Run(name, func(t *testing.T) {
 					w, deq := compactWeight(t, b, f, randVec(r, s.out*s.in, 0.1), s.out, s.in)
 					xv, dyv := randVec(r, s.n*s.in, 1), randVec(r, s.n*s.out, 1)
@@ -315,3 +319,102 @@ func BenchmarkLinearNF4(b *testing.B)      { benchLinear(b, compactFormats[3]) }
 func BenchmarkLinearNF4Plain(b *testing.B) { benchLinear(b, compactFormats[4]) }
 func BenchmarkLinearQ8_0(b *testing.B)     { benchLinear(b, compactFormats[5]) }
 func BenchmarkLinearQ4_0(b *testing.B)     { benchLinear(b, compactFormats[6]) }
+
+// stepWeight is one frozen weight of BenchmarkFrozenProducts: its shape,
+// how many rows of activations it multiplies per call and how many calls
+// of each direction a training step makes.
+type stepWeight struct {
+	out, in, n, calls int
+	embedding         bool
+}
+
+// benchFrozen runs, per op, the products with the frozen weights of one
+// GPT-2-124M training step (batch 4×128): the four matrices of each of 12
+// layers forward and backward on 512 rows, and the tied LM head forward and
+// backward on 8 chunks of 64 rows. bits 16 holds them in f32 as the random
+// 16-bit model does (Conv1D layers transposed); bits 4 in NF4 with the head
+// in int8, as the 4-bit model does.
+func benchFrozen(b *testing.B, bits int, only string) {
+	const layers, d, vocab = 12, 768, 50257
+	shapes := map[string]stepWeight{
+		"attn":    {3 * d, d, 512, 1, false},
+		"proj":    {d, d, 512, 1, false},
+		"fc":      {4 * d, d, 512, 1, false},
+		"fc_proj": {d, 4 * d, 512, 1, false},
+		"head":    {vocab, d, 64, 8, true},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	pool := randVec(r, 1<<20+7, 0.02)
+	values := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = pool[(i*7)%len(pool)]
+		}
+		return v
+	}
+	be := New()
+	type job struct {
+		w     *compute.Weight
+		s     stepWeight
+		x, y  *compute.Tensor
+		count int
+	}
+	var jobs []job
+	for _, name := range []string{"attn", "proj", "fc", "fc_proj", "head"} {
+		if only != "" && name != only {
+			continue
+		}
+		s := shapes[name]
+		count := layers
+		if s.embedding {
+			count = 1
+		}
+		for range count {
+			var w *compute.Weight
+			switch {
+			case bits == 16 && s.embedding:
+				w = &compute.Weight{Name: name, Out: s.out, In: s.in, DType: compute.F32, F32: values(s.out * s.in)}
+			case bits == 16:
+				w = &compute.Weight{Name: name, Out: s.out, In: s.in, Transposed: true, DType: compute.F32, F32: values(s.out * s.in)}
+			case s.embedding:
+				w = &compute.Weight{Name: name, Out: s.out, In: s.in, DType: compute.Q8, Raw: quant.Quantize(compute.Q8, values(s.out*s.in), s.out, s.in)}
+			default:
+				w = &compute.Weight{Name: name, Out: s.out, In: s.in, DType: compute.NF4, Raw: quant.Quantize(compute.NF4, values(s.out*s.in), s.out, s.in)}
+			}
+			be.PrepareWeight(w)
+			x, y := be.NewTensor(s.n, s.in), be.NewTensor(s.n, s.out)
+			be.Upload(x, values(s.n*s.in))
+			be.Upload(y, values(s.n*s.out))
+			jobs = append(jobs, job{w, s, x, y, s.calls})
+		}
+	}
+	var flops float64
+	for _, j := range jobs {
+		flops += 4 * float64(j.s.n*j.s.out*j.s.in*j.count)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, j := range jobs {
+			for range j.count {
+				be.Linear(j.y, j.x, j.w, nil)
+				be.LinearBackwardInput(j.x, j.y, j.w, false)
+			}
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkFrozenProducts times the products with the frozen weights of a
+// GPT-2-124M training step at 16 and 4 bits (see benchFrozen), all of them
+// and each weight kind alone.
+func BenchmarkFrozenProducts(b *testing.B) {
+	for _, only := range []string{"", "attn", "proj", "fc", "fc_proj", "head"} {
+		for _, bits := range []int{16, 4} {
+			name := only
+			if name == "" {
+				name = "all"
+			}
+			b.Run(fmt.Sprintf("%s/bits=%d", name, bits), func(b *testing.B) { benchFrozen(b, bits, only) })
+		}
+	}
+}

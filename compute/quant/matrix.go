@@ -89,18 +89,96 @@ func (m *Matrix) NF4Absmax(k int) float32 {
 	return getF32(m.scales[4*k:])
 }
 
+// PanelWidth is the size of the groups of values DecodeRowPanels writes.
+const PanelWidth = 16
+
 // DecodeRow writes the values of row row, columns col .. col+len(dst)-1,
 // into dst. col must be a multiple of BlockSize(m.DType()); out-of-range
 // arguments panic.
 func (m *Matrix) DecodeRow(dst []float32, row, col int) {
-	bs := BlockSize(m.dtype)
-	if row < 0 || row >= m.rows || col < 0 || col%bs != 0 || col+len(dst) > m.cols {
-		panic(fmt.Sprintf("quant: DecodeRow: row %d, columns [%d, %d) of a %d×%d %v matrix (blocks of %d)",
-			row, col, col+len(dst), m.rows, m.cols, m.dtype, bs))
-	}
-	if len(dst) == 0 {
+	m.check("DecodeRow", row, col, len(dst))
+	m.decodePanels(dst, row, col, len(dst), PanelWidth)
+}
+
+// DecodeRowPanels writes the values of row row, columns col .. col+n-1,
+// in groups of PanelWidth: value i goes to dst[(i/PanelWidth)·stride +
+// i%PanelWidth]. This is the layout of the packed panels of an SGEMM (see
+// compute/cpu/gemm), which the values can then be decoded straight into.
+// col must be a multiple of BlockSize(m.DType()), stride at least
+// PanelWidth; out-of-range arguments panic. The values are those DecodeRow
+// writes, bit for bit.
+func (m *Matrix) DecodeRowPanels(dst []float32, row, col, n, stride int) {
+	m.check("DecodeRowPanels", row, col, n)
+	if n == 0 {
 		return
 	}
+	if stride < PanelWidth || len(dst) < (n-1)/PanelWidth*stride+(n-1)%PanelWidth+1 {
+		panic(fmt.Sprintf("quant: DecodeRowPanels: %d values in groups of %d, %d apart, do not fit in %d", n, PanelWidth, stride, len(dst)))
+	}
+	m.decodePanels(dst, row, col, n, stride)
+}
+
+// check panics unless columns [col, col+n) of row row exist and col starts
+// a block.
+func (m *Matrix) check(op string, row, col, n int) {
+	if bs := BlockSize(m.dtype); row < 0 || row >= m.rows || col < 0 || col%bs != 0 || n < 0 || col+n > m.cols {
+		panic(fmt.Sprintf("quant: %s: row %d, columns [%d, %d) of a %d×%d %v matrix (blocks of %d)",
+			op, row, col, col+n, m.rows, m.cols, m.dtype, bs))
+	}
+}
+
+// decodePanels is DecodeRowPanels with checked arguments; stride
+// PanelWidth is a plain row.
+func (m *Matrix) decodePanels(dst []float32, row, col, n, stride int) {
+	if n == 0 {
+		return
+	}
+	switch m.dtype {
+	case compute.NF4:
+		// Whole blocks in one run, then the partial block at the end of a
+		// row.
+		k, full := row*m.nb+col/NF4Block, n/NF4Block
+		m.nf4Run(dst, k, full, stride)
+		if tail := n - full*NF4Block; tail > 0 {
+			var buf [NF4Block]float32
+			decodeNF4Go(buf[:tail], m.codes[(k+full)*nf4CodeBytes:(k+full+1)*nf4CodeBytes], m.NF4Absmax(k+full))
+			scatter(dst[full*NF4Block/PanelWidth*stride:], buf[:tail], stride)
+		}
+		return
+	case compute.Q8:
+		blocks, full := m.raw[(row*m.nb+col/Q8Block)*q8BlockBytes:], n/Q8Block
+		q8Run(dst, blocks, full, stride)
+		if tail := n - full*Q8Block; tail > 0 {
+			var buf [Q8Block]float32
+			b := blocks[full*q8BlockBytes:]
+			decodeInt8Go(buf[:tail], b[4:q8BlockBytes], getF32(b)/127)
+			scatter(dst[full*Q8Block/PanelWidth*stride:], buf[:tail], stride)
+		}
+		return
+	}
+	if stride == PanelWidth {
+		m.decodeRow(dst[:n], row, col)
+		return
+	}
+	// The other formats: a block (or 64 values) at a time through buf.
+	var buf [64]float32
+	for i := 0; i < n; i += len(buf) {
+		c := min(len(buf), n-i)
+		m.decodeRow(buf[:c], row, col+i)
+		scatter(dst[i/PanelWidth*stride:], buf[:c], stride)
+	}
+}
+
+// scatter writes src into dst in groups of PanelWidth values stride apart.
+func scatter(dst, src []float32, stride int) {
+	for g := 0; g < len(src); g += PanelWidth {
+		copy(dst[g/PanelWidth*stride:], src[g:min(g+PanelWidth, len(src))])
+	}
+}
+
+// decodeRow is DecodeRow with checked arguments for the formats other than
+// NF4 and Q8.
+func (m *Matrix) decodeRow(dst []float32, row, col int) {
 	raw := m.raw
 	switch m.dtype {
 	case compute.F32:
@@ -112,20 +190,6 @@ func (m *Matrix) DecodeRow(dst []float32, row, col int) {
 		decodeF16(dst, raw[2*(row*m.cols+col):])
 	case compute.BF16:
 		decodeBF16(dst, raw[2*(row*m.cols+col):])
-	case compute.NF4:
-		k := row*m.nb + col/NF4Block
-		for len(dst) > 0 {
-			decodeNF4(dst[:min(len(dst), NF4Block)], m.codes[k*nf4CodeBytes:(k+1)*nf4CodeBytes], m.NF4Absmax(k))
-			dst = dst[min(len(dst), NF4Block):]
-			k++
-		}
-	case compute.Q8:
-		blocks := raw[(row*m.nb+col/Q8Block)*q8BlockBytes:]
-		for len(dst) > 0 {
-			d := dst[:min(len(dst), Q8Block)]
-			decodeInt8(d, blocks[4:q8BlockBytes], getF32(blocks)/127)
-			dst, blocks = dst[len(d):], blocks[q8BlockBytes:]
-		}
 	case compute.Q8_0:
 		blocks := raw[(row*m.nb+col/Q8_0Block)*q8_0BlockBytes:]
 		for len(dst) > 0 {
@@ -139,6 +203,41 @@ func (m *Matrix) DecodeRow(dst []float32, row, col int) {
 			d := dst[:min(len(dst), Q4_0Block)]
 			decodeQ4_0(d, blocks[2:q4_0BlockBytes], F16ToF32(binary.LittleEndian.Uint16(blocks)))
 			dst, blocks = dst[len(d):], blocks[q4_0BlockBytes:]
+		}
+	default:
+		panic(fmt.Sprintf("quant: decodeRow: %v", m.dtype))
+	}
+}
+
+// nf4RunGo is the portable nf4Run: the n whole NF4 blocks k, k+1, ... into
+// dst in groups of 16 values stride apart.
+func (m *Matrix) nf4RunGo(dst []float32, k, n, stride int) {
+	var buf [NF4Block]float32
+	for b := range n {
+		d := buf[:]
+		if stride == PanelWidth {
+			d = dst[b*NF4Block : (b+1)*NF4Block]
+		}
+		decodeNF4Go(d, m.codes[(k+b)*nf4CodeBytes:(k+b+1)*nf4CodeBytes], m.NF4Absmax(k+b))
+		if stride != PanelWidth {
+			scatter(dst[4*b*stride:], d, stride)
+		}
+	}
+}
+
+// q8RunGo is the portable q8Run: the n whole Q8 blocks at the start of
+// blocks into dst in groups of 16 values stride apart.
+func q8RunGo(dst []float32, blocks []byte, n, stride int) {
+	var buf [Q8Block]float32
+	for b := range n {
+		d := buf[:]
+		if stride == PanelWidth {
+			d = dst[b*Q8Block : (b+1)*Q8Block]
+		}
+		blk := blocks[b*q8BlockBytes : (b+1)*q8BlockBytes]
+		decodeInt8Go(d, blk[4:], getF32(blk)/127)
+		if stride != PanelWidth {
+			scatter(dst[4*b*stride:], d, stride)
 		}
 	}
 }

@@ -15,6 +15,10 @@
 // the threads never wait on each other. Small products run on the calling
 // goroutine alone.
 //
+// SgemmDecode multiplies by a B held in a compact form (compute/quant's
+// formats) that it decodes block by block straight into the packing
+// buffers, so that B is never widened whole.
+//
 // All matrices are row-major; the semantics are those of BLAS sgemm.
 package gemm
 
@@ -114,7 +118,14 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	j.m, j.n, j.k = m, n, k
 	j.alpha, j.beta = alpha, beta
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = a, lda, b, ldb, c, ldc
+	j.dec, j.pdec, j.align, j.nunit = nil, nil, 1, nr
 	j.impl = cur
+	j.start()
+}
+
+// start splits the job among the threads, runs it and returns the job to
+// its pool.
+func (j *job) start() {
 	j.split(Threads())
 
 	nt := j.tm * j.tn
@@ -131,6 +142,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 
 	j.a, j.b, j.c = nil, nil, nil // do not keep the caller's memory alive
+	j.dec, j.pdec = nil, nil
 	jobPool.Put(j)
 }
 
@@ -199,6 +211,12 @@ type job struct {
 	lda, ldb, ldc  int
 	impl           *impl
 
+	// B decoded on the fly (SgemmDecode), or nil: B is read from b.
+	dec   RowDecoder
+	pdec  PanelDecoder // dec, when it can write packed panels itself
+	align int          // columns of B's stored rows start on multiples of it
+	nunit int          // the columns of C are split among threads in multiples of it (0: nr)
+
 	tm, tn int // thread grid: C is cut into tm row bands × tn column bands
 	wg     sync.WaitGroup
 }
@@ -242,7 +260,15 @@ func (j *job) split(maxThreads int) {
 	if maxThreads <= 1 {
 		return
 	}
-	mb, nb := ceilDiv(j.m, mr), ceilDiv(j.n, nr)
+	nu := j.colUnit()
+	mb, nb := ceilDiv(j.m, mr), ceilDiv(j.n, nu)
+	// Packing moves each element once per use; weigh it like a few
+	// multiply-adds' worth of time per element (memory bound). Decoding B
+	// costs about three times as much as copying it.
+	bw := 8.0
+	if j.dec != nil {
+		bw = 24
+	}
 	best := -1.0
 	for t := 1; t <= maxThreads; t++ {
 		for tm := 1; tm <= t; tm++ {
@@ -254,18 +280,20 @@ func (j *job) split(maxThreads int) {
 				continue
 			}
 			rows := float64(ceilDiv(mb, tm) * mr)
-			cols := float64(ceilDiv(nb, tn) * nr)
+			cols := float64(ceilDiv(nb, tn) * nu)
 			kk := float64(j.k)
-			// Packing moves each element once per use; weigh it like a few
-			// multiply-adds' worth of time per element (memory bound).
 			aPacks := float64(ceilDiv(int(cols), ncMax))
-			cost := rows*cols*kk + 8*(rows*kk*aPacks+cols*kk)
+			cost := rows*cols*kk + 8*rows*kk*aPacks + bw*cols*kk
 			if best < 0 || cost < best*0.98 { // prefer fewer threads on near ties
 				best, j.tm, j.tn = cost, tm, tn
 			}
 		}
 	}
 }
+
+// colUnit is the unit in which the columns of C are split among threads:
+// nr, or more for a decoded B (see job.nunit).
+func (j *job) colUnit() int { return max(j.nunit, nr) }
 
 // band returns the half-open range of the i-th of parts bands that split
 // size elements in units of unit elements.
@@ -283,12 +311,16 @@ func band(size, unit, parts, i int) (lo, hi int) {
 // run computes thread t's rectangle of C.
 func (j *job) run(t int) {
 	i0, i1 := band(j.m, mr, j.tm, t/j.tn)
-	j0, j1 := band(j.n, nr, j.tn, t%j.tn)
+	j0, j1 := band(j.n, j.colUnit(), j.tn, t%j.tn)
 	if i0 >= i1 || j0 >= j1 {
 		return
 	}
 	buf := bufPool.Get()
-	j.gemmBlock(buf, i0, i1, j0, j1)
+	if j.dec != nil {
+		j.gemmBlockDecode(buf, i0, i1, j0, j1)
+	} else {
+		j.gemmBlock(buf, i0, i1, j0, j1)
+	}
 	bufPool.Put(buf)
 }
 
@@ -481,15 +513,22 @@ func packBT16Go(d, b []float32, ldb, j, p0, kc int) {
 // packBuf holds one thread's packing buffers; they grow to the largest size
 // asked for and are reused through bufPool.
 type packBuf struct {
-	ra, rb []float32 // raw allocations
-	pa, pb []float32 // 64-byte aligned views
-	tile   [mr * nr]float32
+	ra, rb, rs []float32 // raw allocations
+	pa, pb, ps []float32 // 64-byte aligned views
+	tile       [mr * nr]float32
 }
 
 var bufPool freeList[packBuf]
 
-func (p *packBuf) a(n int) []float32 { return grow(&p.ra, &p.pa, n, mcMax*kcMax) }
+// a is the buffer of A: a block of mcMax×kcMax values, or up to
+// aStreamMax when SgemmDecode streams B (allocated at that size at once, so
+// that it never regrows).
+func (p *packBuf) a(n int) []float32 { return grow(&p.ra, &p.pa, n, max(mcMax*kcMax, aStreamMax)) }
 func (p *packBuf) b(n int) []float32 { return grow(&p.rb, &p.pb, n, ncMax*kcMax) }
+
+// s is the scratch of SgemmDecode: nr rows of a depth block, or one row of
+// a column block.
+func (p *packBuf) s(n int) []float32 { return grow(&p.rs, &p.ps, n, scratchMax) }
 
 // grow returns a 64-byte aligned slice of n floats backed by *raw, which is
 // reallocated if too small. It allocates the full block size (full) at
