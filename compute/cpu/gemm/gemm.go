@@ -444,12 +444,7 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc int, packBT16 f
 		full := nc / nr * nr
 		for jr < full {
 			g := min(group, (full-jr)/nr)
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j0+jr:][:g*nr]
-				for q := 0; q < g; q++ {
-					*(*[nr]float32)(dst[(jr+q*nr)*kc+p*nr:]) = *(*[nr]float32)(src[q*nr:])
-				}
-			}
+			packBN(dst[jr*kc:], b, ldb, p0, kc, j0+jr, g)
 			jr += g * nr
 		}
 	}
