@@ -188,7 +188,7 @@ func loraPer(c *model.Config, name string, s moduleShape, rank int) int64 {
 // headChunk mirrors train's LM-head chunk: the logits of at most this many
 // scored positions exist at a time (TestActivationEstimateMatchesAllocation
 // checks the estimate against the engine's allocations).
-const headChunk = 64
+const headChunk = 128
 
 // flashAttention reports whether the CPU backend trains attention without
 // keeping the [T, T] probabilities.

@@ -8,7 +8,7 @@ import (
 // headChunk is how many scored rows go through the LM head and the
 // cross-entropy at a time: the [tokens × vocab] logits never exist whole,
 // only [headChunk × vocab].
-const headChunk = 64
+const headChunk = 128
 
 // Stepper runs forward and backward passes of one batch shape, with every
 // buffer allocated once: the step loop allocates nothing.

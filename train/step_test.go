@@ -45,7 +45,7 @@ func batch(n int, seed int32) (ids, tg []int32) {
 // The two-row batch has more scored rows than one LM-head chunk, so this
 // also checks the chunked head against single-chunk passes.
 func TestGradAccumulation(t *testing.T) {
-	const T = 48
+	const T = 96
 	ids, tg := batch(2*T, 5)
 	m1, p1 := loraModel(t, 9)
 	train.NewStepper(m1, 2, T).ForwardBackward(ids, tg, train.Scored(tg), true)
@@ -70,8 +70,8 @@ func TestStepAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, tg := batch(4*40, 3) // 160 positions: three LM-head chunks
-	st := train.NewStepper(m, 4, 40)
+	ids, tg := batch(4*90, 3) // 288 scored positions: three LM-head chunks
+	st := train.NewStepper(m, 4, 90)
 	step := func() {
 		train.ZeroGrad(m.Be, params)
 		st.ForwardBackward(ids, tg, train.Scored(tg), true)

@@ -331,7 +331,7 @@ type stepWeight struct {
 // benchFrozen runs, per op, the products with the frozen weights of one
 // GPT-2-124M training step (batch 4×128): the four matrices of each of 12
 // layers forward and backward on 512 rows, and the tied LM head forward and
-// backward on 8 chunks of 64 rows. bits 16 holds them in f32 as the random
+// backward on 4 chunks of 128 rows. bits 16 holds them in f32 as the random
 // 16-bit model does (Conv1D layers transposed); bits 4 in NF4 with the head
 // in int8, as the 4-bit model does.
 func benchFrozen(b *testing.B, bits int, only string) {
@@ -341,7 +341,7 @@ func benchFrozen(b *testing.B, bits int, only string) {
 		"proj":    {d, d, 512, 1, false},
 		"fc":      {4 * d, d, 512, 1, false},
 		"fc_proj": {d, 4 * d, 512, 1, false},
-		"head":    {vocab, d, 64, 8, true},
+		"head":    {vocab, d, 128, 4, true},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	pool := randVec(r, 1<<20+7, 0.02)
