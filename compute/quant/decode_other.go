@@ -2,10 +2,6 @@
 
 package quant
 
-// decodeNF4 writes the first len(dst) (at most 64) values of the NF4 block
-// with the given codes and absmax.
-func decodeNF4(dst []float32, codes []byte, absmax float32) { decodeNF4Go(dst, codes, absmax) }
-
 // decodeInt8 sets dst[i] = float32(int8(q[i]))·scale.
 func decodeInt8(dst []float32, q []byte, scale float32) { decodeInt8Go(dst, q, scale) }
 

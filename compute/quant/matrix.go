@@ -242,7 +242,8 @@ func q8RunGo(dst []float32, blocks []byte, n, stride int) {
 	}
 }
 
-// decodeNF4Go is the portable decodeNF4.
+// decodeNF4Go writes the first len(dst) (at most 64) values of the NF4 block
+// with the given codes and absmax; decodeNF4RunAVX2 matches it bit for bit.
 func decodeNF4Go(dst []float32, codes []byte, absmax float32) {
 	if len(dst) == NF4Block {
 		for j, c := range codes[:nf4CodeBytes] {
