@@ -57,27 +57,17 @@ func SgemmDecode(transB bool, m, n, k int, alpha float32, a []float32, lda int, 
 	}
 	checkMatrix("A", false, m, k, a, lda)
 	checkMatrix("C", false, m, n, c, ldc)
-	if m == 0 || n == 0 {
+	j := newJob(false, transB, m, n, k, alpha, a, lda, nil, 0, beta, c, ldc)
+	if j == nil {
 		return
 	}
-	if alpha == 0 || k == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-
-	j := jobPool.Get()
-	j.transA, j.transB = false, transB
-	j.m, j.n, j.k = m, n, k
-	j.alpha, j.beta = alpha, beta
-	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = a, lda, nil, 0, c, ldc
-	j.dec, j.align, j.nunit = dec, align, nr
+	j.dec, j.align = dec, align
 	j.pdec, _ = dec.(PanelDecoder)
 	if !transB {
 		// The columns of C are the columns of B's rows: each thread's
 		// share starts on a multiple of align (a power of two).
 		j.nunit = max(nr, align)
 	}
-	j.impl = cur
 	j.start()
 }
 

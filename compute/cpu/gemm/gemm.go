@@ -105,14 +105,22 @@ func Threads() int {
 // row, a slice too short for its matrix) are programming errors and panic.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if j := newJob(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); j != nil {
+		j.start()
+	}
+}
+
+// newJob returns a job from the pool set up for C = alpha·op(A)·op(B) +
+// beta·C with B read from b (no decoder), or nil when there is nothing to
+// multiply: an empty C, or alpha or k zero, where C has been scaled by beta.
+func newJob(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) *job {
 	if m == 0 || n == 0 {
-		return
+		return nil
 	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
-		return
+		return nil
 	}
-
 	j := jobPool.Get()
 	j.transA, j.transB = transA, transB
 	j.m, j.n, j.k = m, n, k
@@ -120,7 +128,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = a, lda, b, ldb, c, ldc
 	j.dec, j.pdec, j.align, j.nunit = nil, nil, 1, nr
 	j.impl = cur
-	j.start()
+	return j
 }
 
 // start splits the job among the threads, runs it and returns the job to
