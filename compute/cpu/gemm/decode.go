@@ -80,17 +80,13 @@ func SgemmDecode(transB bool, m, n, k int, alpha float32, a []float32, lda int, 
 // depth, one depth block at a time, right before the micro-kernels use it.
 // The panel never leaves the L1 cache, and the stored rows are read from
 // start to end (16 sequential streams) rather than revisited once per depth
-// block. Otherwise each block of B is decoded whole and then used by every
-// block of A, as gemmBlock packs it.
+// block. Otherwise gemmBlock runs, each block of B decoded whole
+// (packDecodedB) and then used by every block of A.
 func (j *job) gemmBlockDecode(buf *packBuf, i0, i1, j0, j1 int) {
-	k := j.k
-	kc := ceilDiv(k, ceilDiv(k, kcMax))
-	if j.transB {
-		kc = min(roundUp(kc, j.align), kcMax) // depth blocks start on multiples of align
-	}
+	k, kc := j.k, j.depthBlock()
 	mc := roundUp(ceilDiv(i1-i0, ceilDiv(i1-i0, mcMax)), mr)
-	scratch := buf.s(scratchMax)
 	if j.transB && i1-i0 <= mc {
+		scratch := buf.s(scratchMax)
 		mt := roundUp(i1-i0, mr)
 		ks := max(kc, aStreamMax/mt/kc*kc) // depth of A packed at once
 		bufA := buf.a(mt * min(ks, k))
@@ -116,30 +112,19 @@ func (j *job) gemmBlockDecode(buf *packBuf, i0, i1, j0, j1 int) {
 		return
 	}
 
-	nc := roundUp(ceilDiv(j1-j0, ceilDiv(j1-j0, ncMax)), j.colUnit())
-	bufA := buf.a(roundUp(min(mc, i1-i0), mr) * kc)
-	bufB := buf.b(roundUp(min(nc, j1-j0), nr) * kc)
-	for jc := j0; jc < j1; jc += nc {
-		ncb := min(nc, j1-jc)
-		for pc := 0; pc < k; pc += kc {
-			kcb := min(kc, k-pc)
-			beta := j.beta
-			if pc > 0 {
-				beta = 1
-			}
-			if j.transB {
-				for jr := 0; jr < ncb; jr += nr {
-					j.decodeBT(bufB[jr*kcb:], scratch, pc, kcb, jc+jr, min(nr, ncb-jr))
-				}
-			} else {
-				j.decodeB(bufB, scratch, pc, kcb, jc, ncb)
-			}
-			for ic := i0; ic < i1; ic += mc {
-				mcb := min(mc, i1-ic)
-				packA(bufA, j.a, j.lda, false, ic, mcb, pc, kcb)
-				j.macroKernel(bufA, bufB, &buf.tile, ic, mcb, jc, ncb, kcb, beta)
-			}
-		}
+	j.gemmBlock(buf, i0, i1, j0, j1)
+}
+
+// packDecodedB is packB for a decoded B: the block of op(B) at depth
+// [p0, p0+kc) and columns [j0, j0+nc), decoded into dst in packB's layout.
+func (j *job) packDecodedB(dst []float32, buf *packBuf, p0, kc, j0, nc int) {
+	scratch := buf.s(scratchMax)
+	if !j.transB {
+		j.decodeB(dst, scratch, p0, kc, j0, nc)
+		return
+	}
+	for jr := 0; jr < nc; jr += nr {
+		j.decodeBT(dst[jr*kc:], scratch, p0, kc, j0+jr, min(nr, nc-jr))
 	}
 }
 

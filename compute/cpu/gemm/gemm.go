@@ -332,12 +332,21 @@ func (j *job) run(t int) {
 	bufPool.Put(buf)
 }
 
+// depthBlock is the depth of a block of A and B: even blocks (257 columns
+// of depth become 129+128, not 256+1), starting on multiples of align when
+// a decoded B is read along its stored rows.
+func (j *job) depthBlock() int {
+	kc := ceilDiv(j.k, ceilDiv(j.k, kcMax))
+	if j.dec != nil && j.transB {
+		kc = min(roundUp(kc, j.align), kcMax)
+	}
+	return kc
+}
+
 // gemmBlock runs the blocked algorithm on the rectangle [i0,i1)×[j0,j1) of C.
 func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
-	k := j.k
-	// Even block sizes: 257 columns of depth become 129+128, not 256+1.
-	kc := ceilDiv(k, ceilDiv(k, kcMax))
-	nc := roundUp(ceilDiv(j1-j0, ceilDiv(j1-j0, ncMax)), nr)
+	k, kc := j.k, j.depthBlock()
+	nc := roundUp(ceilDiv(j1-j0, ceilDiv(j1-j0, ncMax)), j.colUnit())
 	mc := roundUp(ceilDiv(i1-i0, ceilDiv(i1-i0, mcMax)), mr)
 	bufA := buf.a(roundUp(min(mc, i1-i0), mr) * kc)
 	bufB := buf.b(roundUp(min(nc, j1-j0), nr) * kc)
@@ -350,7 +359,11 @@ func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			packB(bufB, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, j.impl.packBT16)
+			if j.dec != nil {
+				j.packDecodedB(bufB, buf, pc, kcb, jc, ncb)
+			} else {
+				packB(bufB, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, j.impl.packBT16)
+			}
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
 				packA(bufA, j.a, j.lda, j.transA, ic, mcb, pc, kcb)
