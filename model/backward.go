@@ -74,29 +74,26 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
 	B, T := a.B, a.T
 	x := a.X[l]
-	if a.Mode == KeepInputs {
-		m.blockForward(a, l, 0, nil, true)
-	}
-
-	// MLP: out = X2 + Down(act(...)); g.dRes is dOut = dX2 (partial) = dMLPOut.
 	// The shared buffers (norm outputs, attention output, MLP activation)
 	// hold another layer's or another op's values: recompute each right
-	// before it is read, and only where something reads it.
-	lean := true
-	if lean && blk.Down.trains() {
-		if c.Arch == ArchGPT2 {
-			be.GeluTanh(L.Act, L.Up)
-		} else {
-			be.SiluMul(L.Act, L.Gate, L.Up)
-		}
+	// before it is read, and only where something reads it. Under
+	// KeepInputs the block is rerun first, up to its MLP projections, which
+	// leaves the MLP norm current, and the attention output too unless the
+	// activation (same buffer) is recomputed over it.
+	rerun := a.Mode == KeepInputs
+	if rerun {
+		m.blockForward(a, l, 0, nil, true)
+	}
+	attCurrent := rerun
+
+	// MLP: out = X2 + Down(act(...)); g.dRes is dOut = dX2 (partial) = dMLPOut.
+	if blk.Down.trains() {
+		m.mlpAct(L)
+		attCurrent = false
 	}
 	blk.Down.backward(be, g.dAct, g.dRes, L.Act, false)
-	if lean && (blk.Up.trains() || blk.Gate != nil && blk.Gate.trains()) {
-		if c.Arch == ArchGPT2 {
-			be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
-		} else {
-			be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
-		}
+	if !rerun && (blk.Up.trains() || blk.Gate != nil && blk.Gate.trains()) {
+		m.mlpNorm(blk, L)
 	}
 	if c.Arch == ArchGPT2 {
 		be.GeluTanhBackward(g.dUp, g.dAct, L.Up)
@@ -113,9 +110,11 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
 	// Flash attention's backward reads its output; with saved
 	// probabilities only a trainable O reads it.
-	if L.LSE != nil {
+	switch {
+	case attCurrent:
+	case L.LSE != nil:
 		be.(compute.FlashAttention).AttentionLSE(L.Att, L.LSE, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
-	} else if blk.O.trains() {
+	case blk.O.trains():
 		be.Attention(L.Att, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
 	}
 	blk.O.backward(be, g.dAtt, g.dRes, L.Att, false)
@@ -125,12 +124,8 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	} else {
 		be.AttentionBackward(g.dQ, g.dK, g.dV, g.dAtt, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
 	}
-	if lean && (c.Arch == ArchGPT2 && blk.QKV.trains() || c.Arch == ArchLlama && (blk.Q.trains() || blk.K.trains() || blk.V.trains())) {
-		if c.Arch == ArchGPT2 {
-			be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
-		} else {
-			be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
-		}
+	if c.Arch == ArchGPT2 && blk.QKV.trains() || c.Arch == ArchLlama && (blk.Q.trains() || blk.K.trains() || blk.V.trains()) {
+		m.attnNorm(blk, L, x)
 	}
 	if c.Arch == ArchGPT2 {
 		be.ConcatCols(g.dQKV, []*compute.Tensor{g.dQ, g.dK, g.dV})

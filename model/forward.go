@@ -226,21 +226,52 @@ func (m *Model) Forward(a *Acts, ids []int32, cache *KVCache) {
 	}
 }
 
+// attnNorm computes the attention norm L.Norm1 of the block input x, with
+// its statistics.
+func (m *Model) attnNorm(blk *Block, L *LayerActs, x *compute.Tensor) {
+	c := m.Config
+	if c.Arch == ArchGPT2 {
+		m.Be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
+	} else {
+		m.Be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
+	}
+}
+
+// mlpNorm computes the MLP norm L.Norm2 of L.X2, with its statistics.
+func (m *Model) mlpNorm(blk *Block, L *LayerActs) {
+	c := m.Config
+	if c.Arch == ArchGPT2 {
+		m.Be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
+	} else {
+		m.Be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
+	}
+}
+
+// mlpAct computes the MLP activation L.Act from the projections.
+func (m *Model) mlpAct(L *LayerActs) {
+	if m.Config.Arch == ArchGPT2 {
+		m.Be.GeluTanh(L.Act, L.Up)
+	} else {
+		m.Be.SiluMul(L.Act, L.Gate, L.Up)
+	}
+}
+
 // blockForward runs block l: attention then MLP, each with a residual.
 // again says that backward is recomputing the block (KeepInputs): adapters
-// then replay their last forward (same dropout) rather than draw anew.
+// then replay their last forward (same dropout) rather than draw anew, and
+// the block stops after the MLP's input projections, the last values its
+// backward reads (it recomputes the activation where it needs it).
 func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
 	B, T := a.B, a.T
 	x, out := a.X[l], a.X[l+1]
 
 	// attention
+	m.attnNorm(blk, L, x)
 	if c.Arch == ArchGPT2 {
-		be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
 		blk.QKV.forward(be, again, L.QKV, L.Norm1)
 		be.SplitCols([]*compute.Tensor{L.Q, L.K, L.V}, L.QKV)
 	} else {
-		be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
 		blk.Q.forward(be, again, L.Q, L.Norm1)
 		blk.K.forward(be, again, L.K, L.Norm1)
 		blk.V.forward(be, again, L.V, L.Norm1)
@@ -263,16 +294,15 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	be.Add(L.X2, x, L.AttProj)
 
 	// MLP
-	if c.Arch == ArchGPT2 {
-		be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
-		blk.Up.forward(be, again, L.Up, L.Norm2)
-		be.GeluTanh(L.Act, L.Up)
-	} else {
-		be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
+	m.mlpNorm(blk, L)
+	if c.Arch == ArchLlama {
 		blk.Gate.forward(be, again, L.Gate, L.Norm2)
-		blk.Up.forward(be, again, L.Up, L.Norm2)
-		be.SiluMul(L.Act, L.Gate, L.Up)
 	}
+	blk.Up.forward(be, again, L.Up, L.Norm2)
+	if again {
+		return
+	}
+	m.mlpAct(L)
 	blk.Down.forward(be, again, L.MLPOut, L.Act)
 	be.Add(out, L.X2, L.MLPOut)
 }
