@@ -106,11 +106,7 @@ func RunBench(ctx context.Context, c BenchCase, opt BenchOptions) (BenchResult, 
 	if err != nil {
 		return BenchResult{}, err
 	}
-	mode := model.KeepLean
-	if opt.Recompute {
-		mode = model.KeepInputs
-	}
-	st := train.NewStepperMode(m, opt.Batch, T, mode)
+	st := train.NewStepperMode(m, opt.Batch, T, train.TrainingKeepMode(opt.Recompute))
 	var loss float64
 	step := func(i int) {
 		b := batches[i%len(batches)]

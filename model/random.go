@@ -28,12 +28,14 @@ func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) 
 	var scratch []float32 // matrices quantized at load are dropped after: one buffer serves them all
 	err := m.bind(func(b *binder) {
 		b.has = func(key string) bool { return strings.HasPrefix(key, "transformer.") }
-		// The same values in the same order as fetch would make them.
-		b.fill = func(key string, r0, r1, cols int, buf []float32) {
-			for i := range buf {
-				buf[i] = float32(rng.NormFloat64() * 0.02)
+		// Matrices are N(0, 0.02²), drawn in order: fill makes the same
+		// values a chunk of rows at a time as fetch does whole.
+		normal := func(v []float32) {
+			for i := range v {
+				v[i] = float32(rng.NormFloat64() * 0.02)
 			}
 		}
+		b.fill = func(_ string, _, _, _ int, buf []float32) { normal(buf) }
 		b.fetch = func(key string, want []int) ([]float32, error) {
 			n := 1
 			for _, d := range want {
@@ -57,9 +59,7 @@ func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) 
 				}
 			case strings.HasSuffix(key, ".bias"):
 			default:
-				for i := range v {
-					v[i] = float32(rng.NormFloat64() * 0.02)
-				}
+				normal(v)
 			}
 			return v, nil
 		}

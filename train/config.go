@@ -170,8 +170,13 @@ func SaveConfig(path string, c Config) error {
 }
 
 // KeepMode is the activation memory mode of the run's training passes.
-func (c Config) KeepMode() model.KeepMode {
-	if c.Recompute {
+func (c Config) KeepMode() model.KeepMode { return TrainingKeepMode(c.Recompute) }
+
+// TrainingKeepMode is the activation memory mode of training passes:
+// gradient checkpointing (model.KeepInputs) with recompute, else
+// model.KeepLean.
+func TrainingKeepMode(recompute bool) model.KeepMode {
+	if recompute {
 		return model.KeepInputs
 	}
 	return model.KeepLean
