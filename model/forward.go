@@ -20,8 +20,9 @@ const (
 	// kept for a GPT-2 block, against twenty when everything was kept.
 	KeepLean
 	// KeepInputs is gradient checkpointing: each layer keeps only its input,
-	// and backward reruns the block's forward before its backward (about
-	// one more forward pass of the blocks per step, the LM head excluded).
+	// and backward reruns the block's forward, up to the MLP's input
+	// projections, before its backward (about two thirds of another forward
+	// pass of the blocks per step; the LM head is not rerun).
 	KeepInputs
 )
 
