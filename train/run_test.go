@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fynetune/fynetune/compute/cpu"
 	"github.com/fynetune/fynetune/internal/testenv"
@@ -93,6 +95,63 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	if a, b := strip(filepath.Join(full.Out, train.MetricsFile)), strip(filepath.Join(part.Out, train.MetricsFile)); a != b {
 		t.Errorf("metrics differ:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestGateHoldsBetweenSteps: a run started paused computes nothing until
+// resumed; paused after a step (from the engine's own goroutine, through the
+// checkpoint log line, so the point is exact) it parks before the next step,
+// and a stop while paused saves that step.
+func TestGateHoldsBetweenSteps(t *testing.T) {
+	c := smallRun(t, t.TempDir(), 40)
+	c.SaveEvery = 3
+	gate := &train.Gate{}
+	gate.Pause()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	metrics := make(chan train.Metrics, 100)
+	o := opts()
+	o.Metrics, o.Gate = metrics, gate
+	o.Log = func(format string, args ...any) {
+		if strings.HasSuffix(fmt.Sprintf(format, args...), "step-000003") {
+			gate.Pause()
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := train.Train(ctx, c, o)
+		done <- err
+	}()
+	quiet := func(what string) int { // the last step seen before 300 ms pass with none
+		last := -1
+		for {
+			select {
+			case m := <-metrics:
+				last = m.Step
+			case err := <-done:
+				t.Fatalf("%s: the run ended (%v)", what, err)
+			case <-time.After(300 * time.Millisecond):
+				return last
+			}
+		}
+	}
+	if s := quiet("started paused"); s != -1 {
+		t.Fatalf("a run started paused reported step %d", s)
+	}
+	gate.Resume()
+	if s := quiet("paused after step 3"); s != 3 {
+		t.Fatalf("paused after step 3, the last step reported is %d", s)
+	}
+	if s := quiet("still paused"); s != -1 {
+		t.Fatalf("a paused run reported step %d", s)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, train.ErrStopped) {
+		t.Fatalf("stop while paused: %v, want ErrStopped", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(c.Out, train.CheckpointsDir))
+	if len(entries) != 1 || entries[0].Name() != "step-000003" {
+		t.Fatalf("checkpoints %v, want only step-000003", entries)
 	}
 }
 
