@@ -419,16 +419,7 @@ func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc int) {
 		i := i0 + ir
 		switch {
 		case !trans && rows == mr:
-			r0 := a[(i+0)*lda+p0:][:kc]
-			r1 := a[(i+1)*lda+p0:][:kc]
-			r2 := a[(i+2)*lda+p0:][:kc]
-			r3 := a[(i+3)*lda+p0:][:kc]
-			r4 := a[(i+4)*lda+p0:][:kc]
-			r5 := a[(i+5)*lda+p0:][:kc]
-			for p := range r0 {
-				q := d[p*mr : p*mr+mr : p*mr+mr]
-				q[0], q[1], q[2], q[3], q[4], q[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
+			packA6(d, a, lda, i, p0, kc)
 		case !trans:
 			clear(d)
 			for r := 0; r < rows; r++ {
