@@ -81,12 +81,7 @@ func (t *crossEntropyTask) run(part, lo, hi int) {
 			clear(d)
 			continue
 		}
-		mx := x[0]
-		for _, xv := range x[1:] {
-			if xv > mx {
-				mx = xv
-			}
-		}
+		mx := maxF32(x)
 		xt := float64(x[tg]) // read before d (which may alias x) is written
 		e := d
 		if e == nil {
@@ -98,10 +93,7 @@ func (t *crossEntropyTask) run(part, lo, hi int) {
 		t.losses[i] = lse - xt
 		if d != nil {
 			// softmax_j = e_j/s
-			k := float32(t.scale / s)
-			for j := range d {
-				d[j] *= k
-			}
+			scaleF32(d, float32(t.scale/s))
 			d[tg] = float32((math.Exp(xt-lse) - 1) * t.scale)
 		}
 	}

@@ -41,8 +41,24 @@ func expf(x float64) float64 {
 	return exp2Tab[k&63] * p * math.Float64frombits(uint64((k>>6)+1023)<<52)
 }
 
-// sum64 returns the sum of x accumulated in float64.
-func sum64(x []float32) float64 {
+// maxGo returns the largest value of x, or -Inf for an empty x.
+func maxGo(x []float32) float32 {
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	return mx
+}
+
+// scaleGo sets x[i] *= k.
+func scaleGo(x []float32, k float32) {
+	for i := range x {
+		x[i] *= k
+	}
+}
+
+// sum64Go returns the sum of x accumulated in float64.
+func sum64Go(x []float32) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
