@@ -25,7 +25,7 @@ type MemoryEstimate struct {
 	Gradients   int64 // their gradients, f32
 	Optimizer   int64 // optimizer state (AdamW: two moments; SGD: momentum when used)
 	Activations int64 // what the forward pass keeps for the backward pass, and the backward scratch
-	Logits      int64 // LM-head logits of one chunk of scored positions, with their gradients
+	Logits      int64 // LM-head logits of one chunk of scored positions, with their gradients, beyond the backward scratch they share
 	Total       int64
 	Free        int64
 }
@@ -240,9 +240,12 @@ func EstimateMemory(info *ModelInfo, cfg train.Config) (MemoryEstimate, error) {
 	}
 	e.Activations = activationBytes(c, cfg)
 	// One chunk of logits (their gradient overwrites them in place) and of
-	// the gathered hidden rows and their gradient.
+	// the gathered hidden rows and their gradient. They live in the backward
+	// scratch (model.NewGrads), which is free while the head runs: only what
+	// exceeds it costs memory.
 	k := min(int64(cfg.Batch)*int64(cfg.SeqLen), headChunk)
-	e.Logits = k*int64(c.Vocab)*4 + 2*k*int64(c.Dim)*4
+	head := k*int64(c.Vocab) + 2*k*int64(c.Dim)
+	e.Logits = 4 * max(0, head-backwardScratch(c, cfg))
 	e.Total = e.Weights + e.Trainable + e.Gradients + e.Optimizer + e.Activations + e.Logits
 	if free, err := FreeMemory(); err == nil {
 		e.Free = free
@@ -283,7 +286,7 @@ func activationBytes(c *model.Config, cfg train.Config) int64 {
 	if c.Arch == model.ArchGPT2 {
 		final += n * D // position embeddings of the batch
 	}
-	grads := n * (4*D + 2*q + 2*kv + 3*F) // dRes, tmp, dFinal, dNorm, dQ, dAtt, dK, dV, dGate/dQKV, dUp, dAct
+	grads := n*D + backwardScratch(c, cfg) // dFinal and the rest
 	var lora int64
 	if cfg.Mode != "full" {
 		shapes := moduleShapes(c)
@@ -310,6 +313,20 @@ func activationBytes(c *model.Config, cfg train.Config) int64 {
 		}
 	}
 	return 4 * (kept*perLayer + shared + res + final + grads + lora)
+}
+
+// backwardScratch is the size in values of the backward buffers other than
+// dFinal, one allocation in model.NewGrads: dRes, tmp, dNorm, dQ, dAtt, dK,
+// dV, dUp, dAct, and dQKV (GPT-2) or dGate.
+func backwardScratch(c *model.Config, cfg train.Config) int64 {
+	n := int64(cfg.Batch) * int64(cfg.SeqLen)
+	D, F := int64(c.Dim), int64(c.FFN)
+	q, kv := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
+	last := F
+	if c.Arch == model.ArchGPT2 {
+		last = 3 * D
+	}
+	return n * (3*D + 2*q + 2*kv + 2*F + last)
 }
 
 // FreeMemory is the memory available to a new process: MemAvailable from

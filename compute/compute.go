@@ -43,6 +43,23 @@ func (t *Tensor) RowView(start, n int) *Tensor {
 	return v
 }
 
+// View returns the elements [off, off+n) of t, n the product of shape, as a
+// tensor of that shape sharing t's storage.
+func (t *Tensor) View(off int, shape ...int) *Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if off < 0 || n < 0 || off+n > t.Len() {
+		panic(fmt.Sprintf("compute: View(%d, %v) of %v: out of range", off, shape, t))
+	}
+	v := &Tensor{Shape: append([]int(nil), shape...), Dev: t.Dev, Off: t.Off + off}
+	if t.Data != nil {
+		v.Data = t.Data[off : off+n : off+n]
+	}
+	return v
+}
+
 // Len is the number of elements.
 func (t *Tensor) Len() int {
 	n := 1

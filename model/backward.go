@@ -19,24 +19,49 @@ type Grads struct {
 	dGate  *compute.Tensor // [BT, F]
 	dUp    *compute.Tensor // [BT, F]
 	dAct   *compute.Tensor // [BT, F]
+	spare  *compute.Tensor // one allocation holding every buffer above but dFinal
 }
 
-// NewGrads allocates backward buffers for batches of b×t tokens.
-func (m *Model) NewGrads(b, t int) *Grads {
+// NewGrads allocates backward buffers for batches of b×t tokens. Every
+// buffer but DFinal is used only inside Backward, so they are views of one
+// allocation of at least spare values, which the caller may use between
+// backward passes (Spare): the LM head's chunk of logits lives there, so
+// that it costs no memory of its own.
+func (m *Model) NewGrads(b, t, spare int) *Grads {
 	c, be := m.Config, m.Be
 	n := b * t
 	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	g := &Grads{B: b, T: t,
-		dRes: be.NewTensor(n, c.Dim), tmp: be.NewTensor(n, c.Dim), dFinal: be.NewTensor(n, c.Dim),
-		dNorm: be.NewTensor(n, c.Dim), dQ: be.NewTensor(n, q), dK: be.NewTensor(n, kv), dV: be.NewTensor(n, kv),
-		dAtt: be.NewTensor(n, q), dUp: be.NewTensor(n, c.FFN), dAct: be.NewTensor(n, c.FFN)}
+	widths := []int{c.Dim, c.Dim, c.Dim, q, kv, kv, q, c.FFN, c.FFN} // dRes, tmp, dNorm, dQ, dK, dV, dAtt, dUp, dAct
 	if c.Arch == ArchGPT2 {
-		g.dQKV = be.NewTensor(n, 3*c.Dim)
+		widths = append(widths, 3*c.Dim) // dQKV
 	} else {
-		g.dGate = be.NewTensor(n, c.FFN)
+		widths = append(widths, c.FFN) // dGate
+	}
+	total := 0
+	for _, w := range widths {
+		total += n * w
+	}
+	g := &Grads{B: b, T: t, dFinal: be.NewTensor(n, c.Dim), spare: be.NewTensor(max(total, spare))}
+	off := 0
+	next := func(w int) *compute.Tensor {
+		v := g.spare.View(off, n, w)
+		off += n * w
+		return v
+	}
+	g.dRes, g.tmp, g.dNorm = next(c.Dim), next(c.Dim), next(c.Dim)
+	g.dQ, g.dK, g.dV, g.dAtt = next(q), next(kv), next(kv), next(q)
+	g.dUp, g.dAct = next(c.FFN), next(c.FFN)
+	if c.Arch == ArchGPT2 {
+		g.dQKV = next(3 * c.Dim)
+	} else {
+		g.dGate = next(c.FFN)
 	}
 	return g
 }
+
+// Spare is the storage of the backward buffers, free for the caller's use
+// outside Backward (which overwrites it); at least NewGrads' spare values.
+func (g *Grads) Spare() *compute.Tensor { return g.spare }
 
 // DFinal is the gradient of the loss with respect to a.Final; the caller
 // fills it (from the LM head's backward) before calling Backward.

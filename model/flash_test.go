@@ -45,7 +45,7 @@ func TestFlashAttentionPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		params := m.EnableFullTraining()
-		a, g := m.NewActs(B, T, true), m.NewGrads(B, T)
+		a, g := m.NewActs(B, T, true), m.NewGrads(B, T, 0)
 		for l, L := range a.Layers {
 			if (L.LSE != nil) != wantLSE || (L.Probs != nil) == wantLSE {
 				t.Fatalf("%s: layer %d keeps LSE %v and Probs %v, want only %s", be.Name(), l, L.LSE, L.Probs,

@@ -38,15 +38,22 @@ func NewStepperMode(m *model.Model, b, t int, mode model.KeepMode) *Stepper {
 	be, c := m.Be, m.Config
 	n := b * t
 	k := min(n, headChunk)
-	var grads *model.Grads
+	s := &Stepper{M: m, B: b, T: t, acts: m.NewActsMode(b, t, mode),
+		rows: make([]int32, 0, n), tgts: make([]int32, 0, n), views: map[[2]int]*compute.Tensor{}}
+	headSize := k*c.Vocab + 2*k*c.Dim
+	var head *compute.Tensor
 	if mode != model.KeepNone {
-		grads = m.NewGrads(b, t)
+		// The head runs between the forward and the backward pass: its
+		// buffers borrow the backward scratch.
+		s.grads = m.NewGrads(b, t, headSize)
+		head = s.grads.Spare()
+	} else {
+		head = be.NewTensor(headSize)
 	}
-	return &Stepper{M: m, B: b, T: t,
-		acts: m.NewActsMode(b, t, mode), grads: grads,
-		rows: make([]int32, 0, n), tgts: make([]int32, 0, n),
-		h: be.NewTensor(k, c.Dim), logits: be.NewTensor(k, c.Vocab), dh: be.NewTensor(k, c.Dim),
-		views: map[[2]int]*compute.Tensor{}}
+	s.logits = head.View(0, k, c.Vocab)
+	s.h = head.View(k*c.Vocab, k, c.Dim)
+	s.dh = head.View(k*c.Vocab+k*c.Dim, k, c.Dim)
+	return s
 }
 
 // view returns rows [0, n) of one of the head buffers (which: 0 h, 1

@@ -113,8 +113,8 @@ func cpuFeatures() string {
 }
 
 // denseOf returns the spago matrix that wraps t's data as a vector. Tensors
-// made by NewTensor carry it in Dev; any other tensor (a view built by hand)
-// gets a fresh wrapper.
+// made by NewTensor carry it in Dev; any other tensor (a view) gets one on
+// its first use, stored in its Dev.
 func denseOf(t *compute.Tensor) *mat.Dense[float32] {
 	if d, ok := t.Dev.(*mat.Dense[float32]); ok {
 		dd := mat.Data[float32](d)
@@ -122,7 +122,11 @@ func denseOf(t *compute.Tensor) *mat.Dense[float32] {
 			return d
 		}
 	}
-	return wrap(t.Data)
+	// A view (RowView, View) shares its parent's wrapper, which covers other
+	// elements.
+	d := wrap(t.Data)
+	t.Dev = d
+	return d
 }
 
 func wrap(data []float32) *mat.Dense[float32] {
