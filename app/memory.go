@@ -255,8 +255,7 @@ func EstimateMemory(info *ModelInfo, cfg train.Config) (MemoryEstimate, error) {
 
 // activationBytes counts the f32 buffers of model.NewActsMode and NewGrads
 // for one micro-batch: per layer what backward reads (model.KeepLean: q, k,
-// v, the residual after attention, the MLP pre-activations, the norm
-// statistics and the attention's log-sum-exp B·H·T, or its probabilities
+// v, the MLP pre-activations, the norm statistics and the attention's log-sum-exp B·H·T, or its probabilities
 // B·H·T² on a backend without flash attention; with cfg.Recompute one such
 // set for all layers), the residual stream, the buffers shared by all
 // layers, the backward scratch and the LoRA intermediates.
@@ -265,7 +264,7 @@ func activationBytes(c *model.Config, cfg train.Config) int64 {
 	n := B * T
 	D, F := int64(c.Dim), int64(c.FFN)
 	q, kv := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	perTok := q + 2*kv + D + F + 2 // q, k, v, x2, up, rstd1, rstd2
+	perTok := q + 2*kv + F + 2 // q, k, v, up, rstd1, rstd2
 	if c.Arch == model.ArchGPT2 {
 		perTok += 2 // means
 	} else {

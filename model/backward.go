@@ -101,15 +101,23 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	x := a.X[l]
 	// The shared buffers (norm outputs, attention output, MLP activation)
 	// hold another layer's or another op's values: recompute each right
-	// before it is read, and only where something reads it. Under
-	// KeepInputs the block is rerun first, up to its MLP projections, which
-	// leaves the MLP norm current, and the attention output too unless the
-	// activation (same buffer) is recomputed over it.
+	// before it is read, and only where something reads it. First the
+	// residual after attention, x2, which backward reads: it lives in
+	// X[l+1], the next block's input, free once that block's backward (or
+	// the final norm's) is done. Under KeepInputs the block is rerun, up to
+	// its MLP projections, which writes x2 there and leaves the MLP norm
+	// current; KeepLean recomputes the attention output and x2 from it.
+	// Either way the attention output stays current unless the activation
+	// (same buffer) is recomputed over it.
 	rerun := a.Mode == KeepInputs
+	x2 := a.X[l+1]
 	if rerun {
 		m.blockForward(a, l, 0, nil, true)
+	} else {
+		m.attention(L, B, T)
+		m.residualAfterAttention(blk, L, x2, x, true)
 	}
-	attCurrent := rerun
+	attCurrent := true
 
 	// MLP: out = X2 + Down(act(...)); g.dRes is dOut = dX2 (partial) = dMLPOut.
 	if blk.Down.trains() {
@@ -118,29 +126,25 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	}
 	blk.Down.backward(be, g.dAct, g.dRes, L.Act, false)
 	if !rerun && (blk.Up.trains() || blk.Gate != nil && blk.Gate.trains()) {
-		m.mlpNorm(blk, L)
+		m.mlpNorm(blk, L, x2)
 	}
 	if c.Arch == ArchGPT2 {
 		be.GeluTanhBackward(g.dUp, g.dAct, L.Up)
 		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, false)
-		be.LayerNormBackward(g.tmp, blk.Norm2WGrad, blk.Norm2BGrad, g.dNorm, L.X2, L.Mean2, L.Rstd2, blk.Norm2W)
+		be.LayerNormBackward(g.tmp, blk.Norm2WGrad, blk.Norm2BGrad, g.dNorm, x2, L.Mean2, L.Rstd2, blk.Norm2W)
 	} else {
 		be.SiluMulBackward(g.dGate, g.dUp, g.dAct, L.Gate, L.Up)
 		blk.Gate.backward(be, g.dNorm, g.dGate, L.Norm2, false)
 		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, true)
-		be.RMSNormBackward(g.tmp, blk.Norm2WGrad, g.dNorm, L.X2, L.Rstd2, blk.Norm2W)
+		be.RMSNormBackward(g.tmp, blk.Norm2WGrad, g.dNorm, x2, L.Rstd2, blk.Norm2W)
 	}
 	be.Add(g.dRes, g.dRes, g.tmp) // dX2
 
 	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
 	// Flash attention's backward reads its output; with saved
 	// probabilities only a trainable O reads it.
-	switch {
-	case attCurrent:
-	case L.LSE != nil:
-		be.(compute.FlashAttention).AttentionLSE(L.Att, L.LSE, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
-	case blk.O.trains():
-		be.Attention(L.Att, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	if !attCurrent && (L.LSE != nil || blk.O.trains()) {
+		m.attention(L, B, T)
 	}
 	blk.O.backward(be, g.dAtt, g.dRes, L.Att, false)
 	if L.LSE != nil {
@@ -165,6 +169,17 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 		be.RMSNormBackward(g.tmp, blk.Norm1WGrad, g.dNorm, x, L.Rstd1, blk.Norm1W)
 	}
 	be.Add(g.dRes, g.dRes, g.tmp) // dX[l]
+}
+
+// attention recomputes the attention output L.Att of a training batch from
+// q, k, v and the saved log-sum-exp (or probabilities).
+func (m *Model) attention(L *LayerActs, B, T int) {
+	c, be := m.Config, m.Be
+	if L.LSE != nil {
+		be.(compute.FlashAttention).AttentionLSE(L.Att, L.LSE, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	} else {
+		be.Attention(L.Att, L.Probs, L.Q, L.K, L.V, B, T, T, c.Heads, c.KVHeads, c.HeadDim)
+	}
 }
 
 // backward writes (or with accumulate, adds) dx = dy·W plus the adapter's

@@ -11,13 +11,15 @@ const (
 	// KeepNone is inference: one set of layer buffers serves every layer.
 	KeepNone KeepMode = iota
 	// KeepLean keeps, per layer, what backward cannot get back cheaply: the
-	// block input and the residual after attention, q/k/v, the MLP
-	// pre-activations (and per-row norm and attention statistics). Norm
-	// outputs and the MLP activation are recomputed in backward, only where
-	// a trainable module needs its input; attention and MLP outputs are
-	// never needed; the attention output is recomputed from q/k/v and the
-	// saved log-sum-exp (no matmul). Nine D-wide rows per token and layer are
-	// kept for a GPT-2 block, against twenty when everything was kept.
+	// block input, q/k/v, the MLP pre-activations (and per-row norm and
+	// attention statistics). Norm outputs and the MLP activation are
+	// recomputed in backward, only where a trainable module needs its input;
+	// the MLP output is never needed; the attention output is recomputed
+	// from q/k/v and the saved log-sum-exp (no matmul), and the residual
+	// after attention from it and the block input (one output projection),
+	// into the next block's input buffer, which is free by then. Eight
+	// D-wide rows per token and layer are kept for a GPT-2 block, against
+	// twenty when everything was kept.
 	KeepLean
 	// KeepInputs is gradient checkpointing: each layer keeps only its input,
 	// and backward reruns the block's forward, up to the MLP's input
@@ -61,7 +63,6 @@ type LayerActs struct {
 	LSE                 *compute.Tensor // log-sum-exp of the attention scores [B, H, T] (training with FlashAttention)
 	Att                 *compute.Tensor // attention output [BT, H*hd] (shared)
 	AttProj             *compute.Tensor // o_proj output [BT, D] (shared)
-	X2                  *compute.Tensor // residual after attention [BT, D]
 	Norm2, Mean2, Rstd2 *compute.Tensor // MLP-norm output (shared) and its statistics
 	Gate, Up            *compute.Tensor // MLP projections [BT, F] (GPT-2 uses Up for c_fc)
 	Act                 *compute.Tensor // activation output [BT, F] (shared)
@@ -132,7 +133,7 @@ func (m *Model) NewActsMode(b, t int, mode KeepMode) *Acts {
 				L.Probs = be.NewTensor(b, c.Heads, t, t)
 			}
 		}
-		L.X2, L.Up = be.NewTensor(n, c.Dim), be.NewTensor(n, c.FFN)
+		L.Up = be.NewTensor(n, c.FFN)
 		if c.Arch == ArchLlama {
 			L.Gate = be.NewTensor(n, c.FFN)
 		}
@@ -238,14 +239,22 @@ func (m *Model) attnNorm(blk *Block, L *LayerActs, x *compute.Tensor) {
 	}
 }
 
-// mlpNorm computes the MLP norm L.Norm2 of L.X2, with its statistics.
-func (m *Model) mlpNorm(blk *Block, L *LayerActs) {
+// mlpNorm computes the MLP norm L.Norm2 of x2, the residual after
+// attention, with its statistics.
+func (m *Model) mlpNorm(blk *Block, L *LayerActs, x2 *compute.Tensor) {
 	c := m.Config
 	if c.Arch == ArchGPT2 {
-		m.Be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, L.X2, blk.Norm2W, blk.Norm2B, c.NormEps)
+		m.Be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, x2, blk.Norm2W, blk.Norm2B, c.NormEps)
 	} else {
-		m.Be.RMSNorm(L.Norm2, L.Rstd2, L.X2, blk.Norm2W, c.NormEps)
+		m.Be.RMSNorm(L.Norm2, L.Rstd2, x2, blk.Norm2W, c.NormEps)
 	}
+}
+
+// residualAfterAttention computes x2 = x + O(L.Att), through L.AttProj.
+// again is blockForward's.
+func (m *Model) residualAfterAttention(blk *Block, L *LayerActs, x2, x *compute.Tensor, again bool) {
+	blk.O.forward(m.Be, again, L.AttProj, L.Att)
+	m.Be.Add(x2, x, L.AttProj)
 }
 
 // mlpAct computes the MLP activation L.Act from the projections.
@@ -265,7 +274,11 @@ func (m *Model) mlpAct(L *LayerActs) {
 func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	c, be, blk, L := m.Config, m.Be, &m.Blocks[l], a.layer(l)
 	B, T := a.B, a.T
+	// The residual after attention is written where the block's output
+	// goes (out = x2 + MLP(x2) is then computed in place): backward reads
+	// x2, and gets it back the same way (see blockBackward).
 	x, out := a.X[l], a.X[l+1]
+	x2 := out
 
 	// attention
 	m.attnNorm(blk, L, x)
@@ -291,11 +304,10 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	} else {
 		be.Attention(L.Att, L.Probs, L.Q, k, v, B, T, tk, c.Heads, c.KVHeads, c.HeadDim)
 	}
-	blk.O.forward(be, again, L.AttProj, L.Att)
-	be.Add(L.X2, x, L.AttProj)
+	m.residualAfterAttention(blk, L, x2, x, again)
 
 	// MLP
-	m.mlpNorm(blk, L)
+	m.mlpNorm(blk, L, x2)
 	if c.Arch == ArchLlama {
 		blk.Gate.forward(be, again, L.Gate, L.Norm2)
 	}
@@ -305,7 +317,7 @@ func (m *Model) blockForward(a *Acts, l, pos0 int, cache *KVCache, again bool) {
 	}
 	m.mlpAct(L)
 	blk.Down.forward(be, again, L.MLPOut, L.Act)
-	be.Add(out, L.X2, L.MLPOut)
+	be.Add(out, x2, L.MLPOut)
 }
 
 // Logits computes the LM head over rows of h (typically a.Final or some of
