@@ -3,6 +3,7 @@ package model
 import (
 	"github.com/fynetune/fynetune/compute"
 	"github.com/fynetune/fynetune/compute/quant"
+	"github.com/fynetune/fynetune/internal/hugepage"
 )
 
 // Param is a trainable tensor with its gradient, named by its checkpoint key.
@@ -24,7 +25,7 @@ func (m *Model) EnableFullTraining() []Param {
 		case compute.F32:
 			w.F32 = append([]float32(nil), w.F32...)
 		case compute.F16, compute.BF16:
-			w.F32 = make([]float32, w.Out*w.In)
+			w.F32 = hugepage.Make(w.Out * w.In)
 			if err := quant.Dequantize(w.DType, w.F32, w.Raw, w.Out, w.In); err != nil {
 				panic("model: " + w.Name + ": " + err.Error())
 			}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"math/rand/v2"
 	"strings"
 
@@ -44,11 +45,11 @@ func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) 
 			var v []float32
 			if len(want) == 2 && opt.Bits < 16 {
 				if cap(scratch) < n {
-					scratch = make([]float32, n)
+					scratch = hugepage.Make(n)
 				}
 				v = scratch[:n]
 			} else {
-				v = make([]float32, n)
+				v = hugepage.Make(n)
 			}
 			switch {
 			case strings.HasSuffix(key, "norm.weight") || strings.Contains(key, ".ln_") || strings.HasPrefix(key, "transformer.ln_f.weight"):

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -145,7 +146,7 @@ func (b *Backend) NewTensor(shape ...int) *compute.Tensor {
 		}
 		n *= d
 	}
-	data := make([]float32, n)
+	data := hugepage.Make(n)
 	return &compute.Tensor{Shape: append([]int(nil), shape...), Data: data, Dev: wrap(data)}
 }
 

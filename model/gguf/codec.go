@@ -3,6 +3,7 @@ package gguf
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"math"
 
 	"github.com/fynetune/fynetune/model/safetensors"
@@ -50,7 +51,7 @@ func Decode(t Type, data []byte, rows, cols int) ([]float32, error) {
 	if int64(len(data)) != need {
 		return nil, fmt.Errorf("decode %s: %d bytes for [%d, %d], want %d", t, len(data), rows, cols, need)
 	}
-	out := make([]float32, n)
+	out := hugepage.Make(n)
 	switch t {
 	case F32:
 		for i := range out {

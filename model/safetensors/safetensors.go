@@ -34,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"io"
 	"math"
 	"os"
@@ -222,21 +223,21 @@ func (f *File) Float32(name string) ([]float32, error) {
 		if littleEndian && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
 			return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n), nil
 		}
-		out := make([]float32, n)
+		out := hugepage.Make(n)
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 		return out, nil
 	case F16:
-		out := make([]float32, n)
+		out := hugepage.Make(n)
 		DecodeF16(out, b)
 		return out, nil
 	case BF16:
-		out := make([]float32, n)
+		out := hugepage.Make(n)
 		DecodeBF16(out, b)
 		return out, nil
 	case F64:
-		out := make([]float32, n)
+		out := hugepage.Make(n)
 		for i := range out {
 			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
 		}
