@@ -1,11 +1,11 @@
 package model
 
 import (
-	"github.com/fynetune/fynetune/internal/hugepage"
 	"math/rand/v2"
 	"strings"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/internal/hugepage"
 )
 
 // NewRandom builds a model of the given shape with random weights in memory

@@ -2,12 +2,12 @@ package cpu
 
 import (
 	"fmt"
-	"github.com/fynetune/fynetune/internal/hugepage"
 	"runtime"
 	"strings"
 	"unsafe"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"github.com/nlpodyssey/spago/mat"
 	"golang.org/x/sys/cpu"
 )

@@ -3,9 +3,9 @@ package gguf
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/fynetune/fynetune/internal/hugepage"
 	"math"
 
+	"github.com/fynetune/fynetune/internal/hugepage"
 	"github.com/fynetune/fynetune/model/safetensors"
 )
 

@@ -34,12 +34,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/fynetune/fynetune/internal/hugepage"
 	"io"
 	"math"
 	"os"
 	"slices"
 	"unsafe"
+
+	"github.com/fynetune/fynetune/internal/hugepage"
 )
 
 // ErrNotFound is wrapped by the errors of lookups of a tensor name that the
