@@ -10,11 +10,12 @@ import (
 // Errors are ignored: the advice is an optimization the kernel may refuse.
 func advise(s []float32) {
 	const page = 2 << 20
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
-	end := p + uintptr(len(s))*4
-	lo, hi := (p+page-1)&^(page-1), end&^(page-1)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*4)
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := int((p+page-1)&^(page-1) - p) // offset of the first whole page
+	hi := lo + (len(b)-lo)/page*page
 	if hi <= lo {
 		return
 	}
-	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Pointer(lo)), hi-lo), unix.MADV_HUGEPAGE)
+	_ = unix.Madvise(b[lo:hi], unix.MADV_HUGEPAGE)
 }
