@@ -157,6 +157,19 @@ nf4rdone:
 	VZEROUPPER
 	RET
 
+// Q8GROUP(off) widens the 16 int8 values at off(SI) times the scale in Y15
+// into 16 float32 at (DI), then moves DI on by the stride R8.
+#define Q8GROUP(off) \
+	VPMOVSXBD off(SI), Y0; \
+	VPMOVSXBD off+8(SI), Y1; \
+	VCVTDQ2PS Y0, Y0; \
+	VCVTDQ2PS Y1, Y1; \
+	VMULPS    Y15, Y0, Y0; \
+	VMULPS    Y15, Y1, Y1; \
+	VMOVUPS   Y0, (DI); \
+	VMOVUPS   Y1, 32(DI); \
+	ADDQ      R8, DI
+
 // func decodeQ8RunAVX2(dst *float32, blocks *byte, n int, stride int)
 //
 // n whole Q8 blocks (a float32 absmax, then 64 int8 values) to
@@ -177,45 +190,10 @@ q8rblock:
 	VDIVSS       X14, X0, X0
 	VBROADCASTSS X0, Y15
 
-	VPMOVSXBD 4(SI), Y0
-	VPMOVSXBD 12(SI), Y1
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y1, Y1
-	VMULPS    Y15, Y0, Y0
-	VMULPS    Y15, Y1, Y1
-	VMOVUPS   Y0, (DI)
-	VMOVUPS   Y1, 32(DI)
-	ADDQ      R8, DI
-
-	VPMOVSXBD 20(SI), Y0
-	VPMOVSXBD 28(SI), Y1
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y1, Y1
-	VMULPS    Y15, Y0, Y0
-	VMULPS    Y15, Y1, Y1
-	VMOVUPS   Y0, (DI)
-	VMOVUPS   Y1, 32(DI)
-	ADDQ      R8, DI
-
-	VPMOVSXBD 36(SI), Y0
-	VPMOVSXBD 44(SI), Y1
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y1, Y1
-	VMULPS    Y15, Y0, Y0
-	VMULPS    Y15, Y1, Y1
-	VMOVUPS   Y0, (DI)
-	VMOVUPS   Y1, 32(DI)
-	ADDQ      R8, DI
-
-	VPMOVSXBD 52(SI), Y0
-	VPMOVSXBD 60(SI), Y1
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y1, Y1
-	VMULPS    Y15, Y0, Y0
-	VMULPS    Y15, Y1, Y1
-	VMOVUPS   Y0, (DI)
-	VMOVUPS   Y1, 32(DI)
-	ADDQ      R8, DI
+	Q8GROUP(4)
+	Q8GROUP(20)
+	Q8GROUP(36)
+	Q8GROUP(52)
 
 	ADDQ $68, SI
 	DECQ CX
