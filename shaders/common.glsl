@@ -27,52 +27,29 @@ layout(local_size_x = WG) in;
 shared float red[WG];
 shared float redB[WG];
 
-float wgSum(float v) {
-	uint t = gl_LocalInvocationID.x;
-	red[t] = v;
-	memoryBarrierShared();
-	barrier();
-	for (uint s = WG / 2u; s > 0u; s >>= 1) {
-		if (t < s) red[t] += red[t + s];
-		memoryBarrierShared();
-		barrier();
-	}
-	float r = red[0];
-	memoryBarrierShared();
-	barrier();
-	return r;
+// WG_REDUCE defines NAME(v): OP over the v of every invocation of the
+// group, through the shared array ARR, returned to all of them.
+#define WG_REDUCE(NAME, ARR, OP) \
+float NAME(float v) { \
+	uint t = gl_LocalInvocationID.x; \
+	ARR[t] = v; \
+	memoryBarrierShared(); \
+	barrier(); \
+	for (uint s = WG / 2u; s > 0u; s >>= 1) { \
+		if (t < s) ARR[t] = OP(ARR[t], ARR[t + s]); \
+		memoryBarrierShared(); \
+		barrier(); \
+	} \
+	float r = ARR[0]; \
+	memoryBarrierShared(); \
+	barrier(); \
+	return r; \
 }
+#define WG_ADD(a, b) ((a) + (b))
 
-float wgMax(float v) {
-	uint t = gl_LocalInvocationID.x;
-	red[t] = v;
-	memoryBarrierShared();
-	barrier();
-	for (uint s = WG / 2u; s > 0u; s >>= 1) {
-		if (t < s) red[t] = max(red[t], red[t + s]);
-		memoryBarrierShared();
-		barrier();
-	}
-	float r = red[0];
-	memoryBarrierShared();
-	barrier();
-	return r;
-}
+WG_REDUCE(wgSum, red, WG_ADD)
+WG_REDUCE(wgMax, red, max)
 // wgSumB is wgSum over redB, for the second of two reductions in a row.
-float wgSumB(float v) {
-	uint t = gl_LocalInvocationID.x;
-	redB[t] = v;
-	memoryBarrierShared();
-	barrier();
-	for (uint s = WG / 2u; s > 0u; s >>= 1) {
-		if (t < s) redB[t] += redB[t + s];
-		memoryBarrierShared();
-		barrier();
-	}
-	float r = redB[0];
-	memoryBarrierShared();
-	barrier();
-	return r;
-}
+WG_REDUCE(wgSumB, redB, WG_ADD)
 
 #endif
