@@ -76,12 +76,7 @@ func (m *Model) Backward(a *Acts, g *Grads, ids []int32) {
 	if !a.Keep {
 		panic("model: Backward needs activations kept by Forward (NewActs keep=true or NewActsMode)")
 	}
-	x := a.X[c.Layers]
-	if c.Arch == ArchGPT2 {
-		be.LayerNormBackward(g.dRes, m.NormWGrad, m.NormBGrad, g.dFinal, x, a.FinalMean, a.FinalRstd, m.NormW)
-	} else {
-		be.RMSNormBackward(g.dRes, m.NormWGrad, g.dFinal, x, a.FinalRstd, m.NormW)
-	}
+	m.normBackward(g.dRes, m.NormWGrad, m.NormBGrad, g.dFinal, a.X[c.Layers], a.FinalMean, a.FinalRstd, m.NormW)
 	for l := c.Layers - 1; l >= 0; l-- {
 		m.blockBackward(a, g, l)
 	}
@@ -131,13 +126,12 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	if c.Arch == ArchGPT2 {
 		be.GeluTanhBackward(g.dUp, g.dAct, L.Up)
 		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, false)
-		be.LayerNormBackward(g.tmp, blk.Norm2WGrad, blk.Norm2BGrad, g.dNorm, x2, L.Mean2, L.Rstd2, blk.Norm2W)
 	} else {
 		be.SiluMulBackward(g.dGate, g.dUp, g.dAct, L.Gate, L.Up)
 		blk.Gate.backward(be, g.dNorm, g.dGate, L.Norm2, false)
 		blk.Up.backward(be, g.dNorm, g.dUp, L.Norm2, true)
-		be.RMSNormBackward(g.tmp, blk.Norm2WGrad, g.dNorm, x2, L.Rstd2, blk.Norm2W)
 	}
+	m.normBackward(g.tmp, blk.Norm2WGrad, blk.Norm2BGrad, g.dNorm, x2, L.Mean2, L.Rstd2, blk.Norm2W)
 	be.Add(g.dRes, g.dRes, g.tmp) // dX2
 
 	// attention: X2 = X + O(attn(q, k, v)); g.dRes is dX2 = dAttProj.
@@ -159,16 +153,26 @@ func (m *Model) blockBackward(a *Acts, g *Grads, l int) {
 	if c.Arch == ArchGPT2 {
 		be.ConcatCols(g.dQKV, []*compute.Tensor{g.dQ, g.dK, g.dV})
 		blk.QKV.backward(be, g.dNorm, g.dQKV, L.Norm1, false)
-		be.LayerNormBackward(g.tmp, blk.Norm1WGrad, blk.Norm1BGrad, g.dNorm, x, L.Mean1, L.Rstd1, blk.Norm1W)
 	} else {
 		be.RoPEBackward(g.dQ, B, T, c.Heads, c.HeadDim, 0, c.RopeTheta)
 		be.RoPEBackward(g.dK, B, T, c.KVHeads, c.HeadDim, 0, c.RopeTheta)
 		blk.Q.backward(be, g.dNorm, g.dQ, L.Norm1, false)
 		blk.K.backward(be, g.dNorm, g.dK, L.Norm1, true)
 		blk.V.backward(be, g.dNorm, g.dV, L.Norm1, true)
-		be.RMSNormBackward(g.tmp, blk.Norm1WGrad, g.dNorm, x, L.Rstd1, blk.Norm1W)
 	}
+	m.normBackward(g.tmp, blk.Norm1WGrad, blk.Norm1BGrad, g.dNorm, x, L.Mean1, L.Rstd1, blk.Norm1W)
 	be.Add(g.dRes, g.dRes, g.tmp) // dX[l]
+}
+
+// normBackward is norm's backward pass: dx from dy, with the gradients of
+// the weight and bias accumulated into dw and db where they train (nil
+// otherwise; db only for LayerNorm).
+func (m *Model) normBackward(dx, dw, db, dy, x, mean, rstd, w *compute.Tensor) {
+	if m.Config.Arch == ArchGPT2 {
+		m.Be.LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w)
+	} else {
+		m.Be.RMSNormBackward(dx, dw, dy, x, rstd, w)
+	}
 }
 
 // attention recomputes the attention output L.Att of a training batch from

@@ -217,37 +217,34 @@ func (m *Model) Forward(a *Acts, ids []int32, cache *KVCache) {
 	for l := range c.Layers {
 		m.blockForward(a, l, pos0, cache, false)
 	}
-	x := a.X[c.Layers]
-	if c.Arch == ArchGPT2 {
-		be.LayerNorm(a.Final, a.FinalMean, a.FinalRstd, x, m.NormW, m.NormB, c.NormEps)
-	} else {
-		be.RMSNorm(a.Final, a.FinalRstd, x, m.NormW, c.NormEps)
-	}
+	m.norm(a.Final, a.FinalMean, a.FinalRstd, a.X[c.Layers], m.NormW, m.NormB)
 	if cache != nil {
 		cache.Len += T
+	}
+}
+
+// norm computes out = the architecture's norm of x (GPT-2: LayerNorm with
+// weight w and bias b; Llama: RMSNorm with weight w), keeping the per-row
+// statistics backward reads: mean (LayerNorm only) and rstd.
+func (m *Model) norm(out, mean, rstd, x, w, b *compute.Tensor) {
+	c := m.Config
+	if c.Arch == ArchGPT2 {
+		m.Be.LayerNorm(out, mean, rstd, x, w, b, c.NormEps)
+	} else {
+		m.Be.RMSNorm(out, rstd, x, w, c.NormEps)
 	}
 }
 
 // attnNorm computes the attention norm L.Norm1 of the block input x, with
 // its statistics.
 func (m *Model) attnNorm(blk *Block, L *LayerActs, x *compute.Tensor) {
-	c := m.Config
-	if c.Arch == ArchGPT2 {
-		m.Be.LayerNorm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B, c.NormEps)
-	} else {
-		m.Be.RMSNorm(L.Norm1, L.Rstd1, x, blk.Norm1W, c.NormEps)
-	}
+	m.norm(L.Norm1, L.Mean1, L.Rstd1, x, blk.Norm1W, blk.Norm1B)
 }
 
 // mlpNorm computes the MLP norm L.Norm2 of x2, the residual after
 // attention, with its statistics.
 func (m *Model) mlpNorm(blk *Block, L *LayerActs, x2 *compute.Tensor) {
-	c := m.Config
-	if c.Arch == ArchGPT2 {
-		m.Be.LayerNorm(L.Norm2, L.Mean2, L.Rstd2, x2, blk.Norm2W, blk.Norm2B, c.NormEps)
-	} else {
-		m.Be.RMSNorm(L.Norm2, L.Rstd2, x2, blk.Norm2W, c.NormEps)
-	}
+	m.norm(L.Norm2, L.Mean2, L.Rstd2, x2, blk.Norm2W, blk.Norm2B)
 }
 
 // residualAfterAttention computes x2 = x + O(L.Att), through L.AttProj.
