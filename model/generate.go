@@ -70,7 +70,9 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opt SampleOptions, e
 			return out, nil
 		}
 		out = append(out, next)
-		if !emit(next) || cache.Len >= max {
+		// Stop after MaxTokens, or when the cache is full (the last
+		// token is predicted from the last position, not fed back).
+		if !emit(next) || (opt.MaxTokens > 0 && len(out) >= opt.MaxTokens) || cache.Len >= max {
 			return out, nil
 		}
 		m.Forward(one, []int32{int32(next)}, cache)

@@ -140,6 +140,34 @@ func TestGenerateStories260K(t *testing.T) {
 	}
 }
 
+// TestGenerateStopsAtLimits: MaxTokens new tokens, no more; and a prompt
+// that fills the context but one position gets two: one predicted from the
+// prompt's last position and one from the context's last.
+func TestGenerateStopsAtLimits(t *testing.T) {
+	m := loadFixture(t, "stories260K")
+	gen := func(prompt []int, maxTokens int) []int {
+		t.Helper()
+		out, err := m.Generate(context.Background(), prompt, model.SampleOptions{MaxTokens: maxTokens}, func(int) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ids := m.Tok.EncodeWithSpecial("Once upon a time")
+	for _, n := range []int{1, 5} {
+		if out := gen(ids, n); len(out) != n {
+			t.Errorf("MaxTokens %d: generated %d tokens", n, len(out))
+		}
+	}
+	full := make([]int, m.Config.MaxPos-1)
+	for i := range full {
+		full[i] = ids[i%len(ids)]
+	}
+	if out := gen(full, 0); len(out) != 2 {
+		t.Errorf("a prompt of %d tokens in a context of %d: generated %d tokens, want 2", len(full), m.Config.MaxPos, len(out))
+	}
+}
+
 func TestSamplingIsSeededAndRespectsTopK(t *testing.T) {
 	m := loadFixture(t, "stories260K")
 	ids := m.Tok.EncodeWithSpecial("Once upon a time")
