@@ -24,6 +24,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,7 @@ func newJob(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	j.alpha, j.beta = alpha, beta
 	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = a, lda, b, ldb, c, ldc
 	j.dec, j.pdec, j.align, j.nunit = nil, nil, 1, nr
+	j.pb = nil
 	j.impl = cur
 	return j
 }
@@ -150,7 +152,7 @@ func (j *job) start() {
 	}
 
 	j.a, j.b, j.c = nil, nil, nil // do not keep the caller's memory alive
-	j.dec, j.pdec = nil, nil
+	j.dec, j.pdec, j.pb = nil, nil, nil
 	jobPool.Put(j)
 }
 
@@ -225,6 +227,9 @@ type job struct {
 	align int          // columns of B's stored rows start on multiples of it
 	nunit int          // the columns of C are split among threads in multiples of it (0: nr)
 
+	// B held packed (SgemmPacked), or nil: B is read from b.
+	pb *Packed
+
 	tm, tn int // thread grid: C is cut into tm row bands × tn column bands
 	wg     sync.WaitGroup
 }
@@ -272,7 +277,9 @@ func (j *job) split(maxThreads int) {
 	mb, nb := ceilDiv(j.m, mr), ceilDiv(j.n, nu)
 	// Packing moves each element once per use; weigh it like a few
 	// multiply-adds' worth of time per element (memory bound). Decoding B
-	// costs about three times as much as copying it.
+	// costs about three times as much as copying it. A B read in place
+	// from a Packed is weighed the same as one packed: splitting its
+	// columns still halves what each thread streams from memory.
 	bw := 8.0
 	if j.dec != nil {
 		bw = 24
@@ -340,6 +347,9 @@ func (j *job) depthBlock() int {
 	if j.dec != nil && j.transB {
 		kc = min(roundUp(kc, j.align), kcMax)
 	}
+	if j.pb != nil && !j.transB {
+		kc = min(roundUp(kc, nr), kcMax) // whole nr×nr blocks of the Packed
+	}
 	return kc
 }
 
@@ -349,7 +359,10 @@ func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
 	nc := roundUp(ceilDiv(j1-j0, ceilDiv(j1-j0, ncMax)), j.colUnit())
 	mc := roundUp(ceilDiv(i1-i0, ceilDiv(i1-i0, mcMax)), mr)
 	bufA := buf.a(roundUp(min(mc, i1-i0), mr) * kc)
-	bufB := buf.b(roundUp(min(nc, j1-j0), nr) * kc)
+	var bufB []float32
+	if !j.direct() {
+		bufB = buf.b(roundUp(min(nc, j1-j0), nr) * kc)
+	}
 
 	for jc := j0; jc < j1; jc += nc {
 		ncb := min(nc, j1-jc)
@@ -359,15 +372,21 @@ func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			if j.dec != nil {
+			bp := bPanels{data: bufB, stride: kcb * nr, full: math.MaxInt}
+			switch {
+			case j.direct():
+				bp = j.directPanels(pc, jc)
+			case j.pb != nil:
+				j.packFromPacked(bufB, pc, kcb, jc, ncb)
+			case j.dec != nil:
 				j.packDecodedB(bufB, buf, pc, kcb, jc, ncb)
-			} else {
+			default:
 				packB(bufB, j.b, j.ldb, j.transB, pc, kcb, jc, ncb, j.impl.packBT16)
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mcb := min(mc, i1-ic)
 				packA(bufA, j.a, j.lda, j.transA, ic, mcb, pc, kcb)
-				j.macroKernel(bufA, bufB, &buf.tile, ic, mcb, jc, ncb, kcb, beta)
+				j.macroKernel(bufA, &bp, &buf.tile, ic, mcb, jc, ncb, kcb, beta)
 			}
 		}
 	}
@@ -375,11 +394,14 @@ func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
 
 // macroKernel multiplies the packed mcb×kcb block of A by the packed kcb×ncb
 // block of B into C[ic:ic+mcb, jc:jc+ncb].
-func (j *job) macroKernel(pa, pb []float32, tile *[mr * nr]float32, ic, mcb, jc, ncb, kcb int, beta float32) {
+func (j *job) macroKernel(pa []float32, pb *bPanels, tile *[mr * nr]float32, ic, mcb, jc, ncb, kcb int, beta float32) {
 	c, ldc, alpha, kern := j.c, j.ldc, j.alpha, j.impl.kernel
 	for jr := 0; jr < ncb; jr += nr {
 		nrb := min(nr, ncb-jr)
-		bp := &pb[jr*kcb]
+		bp := pb.at(jr / nr)
+		if pb.prefetch && jr+nr < ncb {
+			prefetchL2(pb.at(jr/nr+1), kcb) // kcb rows of 16 floats: kcb lines
+		}
 		for ir := 0; ir < mcb; ir += mr {
 			mrb := min(mr, mcb-ir)
 			ap := &pa[ir*kcb]
