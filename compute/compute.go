@@ -115,15 +115,49 @@ func (d DType) String() string {
 // Transposed weights are stored [In, Out] (GPT-2's Conv1D); backends multiply
 // them in that layout rather than copying them. F32 weights may alias a
 // memory-mapped checkpoint, so they must never be written to, except in full
-// fine-tuning where the model owns a writable copy.
+// fine-tuning where the model owns a writable copy, or where Own says so.
 type Weight struct {
 	Name       string
 	Out, In    int
 	Transposed bool
 	DType      DType
-	F32        []float32 // values when DType == F32
+	F32        []float32 // values when DType == F32 (nil once rearranged in place: see Own)
 	Raw        []byte    // packed payload of the other formats
 	Dev        any       // backend-private form (packed panels, GPU buffer)
+
+	// Own says F32 is this weight's own memory, which nothing else reads,
+	// so that PrepareWeight may rearrange it in place (the CPU backend packs
+	// it into its kernel's layout) rather than hold a second copy. F32 is
+	// nil afterwards; Values reads the values back.
+	Own bool
+	// Trainable says an optimizer updates F32 in place between steps:
+	// backends keep reading F32, and PrepareWeight refreshes whatever copy
+	// of it they hold (a GPU buffer) rather than rearranging it.
+	Trainable bool
+}
+
+// Unpacker is a prepared form of a weight (Weight.Dev) that holds the
+// weight's values and can write them back in their stored layout.
+type Unpacker interface {
+	Unpack(dst []float32)
+}
+
+// Values returns a new copy of an f32 weight's values in their stored
+// layout ([Out, In], or [In, Out] when Transposed): from F32, or from the
+// prepared form when PrepareWeight rearranged F32 in place. It returns nil
+// for the other dtypes.
+func (w *Weight) Values() []float32 {
+	if w.DType != F32 {
+		return nil
+	}
+	if w.F32 == nil {
+		if u, ok := w.Dev.(Unpacker); ok {
+			v := make([]float32, w.Out*w.In)
+			u.Unpack(v)
+			return v
+		}
+	}
+	return append([]float32(nil), w.F32...)
 }
 
 // Backend is a compute device. All tensors passed to a Backend's methods must

@@ -23,7 +23,9 @@ func (m *Model) EnableFullTraining() []Param {
 	weight := func(w *compute.Weight) *compute.Tensor {
 		switch w.DType {
 		case compute.F32:
-			w.F32 = append([]float32(nil), w.F32...)
+			// Values copies from F32 (which may be the read-only mapping) or
+			// from the backend's packed form (F32 rearranged in place).
+			w.F32, w.Dev = w.Values(), nil
 		case compute.F16, compute.BF16:
 			w.F32 = hugepage.Make(w.Out * w.In)
 			if err := quant.Dequantize(w.DType, w.F32, w.Raw, w.Out, w.In); err != nil {
@@ -33,6 +35,8 @@ func (m *Model) EnableFullTraining() []Param {
 		default:
 			panic("model: full training needs 16-bit weights, " + w.Name + " is " + w.DType.String())
 		}
+		w.Own, w.Trainable = true, true
+		be.PrepareWeight(w) // drop any packed form: the optimizer writes F32
 		shape := []int{w.Out, w.In}
 		if w.Transposed {
 			shape = []int{w.In, w.Out}

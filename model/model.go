@@ -225,6 +225,10 @@ type binder struct {
 	raw func(key string) (compute.DType, []byte, bool)
 	// release drops a tensor's mapped pages once it has been converted.
 	release func(key string)
+	// owned says whether values fetch returned for key are a buffer of
+	// their own (not a view of the mapped file), which the backend may
+	// then rearrange in place (compute.Weight.Own).
+	owned func(key string, v []float32) bool
 	// fill, when set, makes rows [r0, r1) of a tensor [rows, cols] that is
 	// quantized at load: the full-precision matrix then never exists whole
 	// (a random model's 50257-row embedding is 154 MB at f32).
@@ -252,6 +256,7 @@ func (m *Model) checkpointSource(b *binder) {
 		return dt, raw, err == nil
 	}
 	b.release = m.ckpt.Release
+	b.owned = func(key string, v []float32) bool { return !m.ckpt.Maps(key, v) }
 	b.fetch = func(key string, want []int) ([]float32, error) {
 		info, ok := m.ckpt.Info(key)
 		if !ok {
@@ -323,6 +328,7 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 		return nil, err
 	}
 	w := &compute.Weight{Name: key, Out: out, In: in, Transposed: conv1D, DType: compute.F32, F32: v}
+	w.Own = b.owned != nil && b.owned(key, v)
 	if bits < 16 {
 		var opts []quant.Option
 		if conv1D { // quantized rows run along In: stored [Out, In]
@@ -336,6 +342,12 @@ func (b *binder) weight(name string, out, in int, conv1D bool) (*compute.Weight,
 		}
 	}
 	b.m.Be.PrepareWeight(w)
+	if bits == 16 && b.release != nil {
+		// The backend holds its own form of the weight now (packed panels,
+		// a GPU buffer; or F32 is a converted copy): the file's pages can
+		// go, and come back from the page cache if they are read again.
+		b.release(key)
+	}
 	return w, nil
 }
 

@@ -37,6 +37,7 @@ func NewRandomWith(c *Config, be compute.Backend, seed uint64, opt LoadOptions) 
 			}
 		}
 		b.fill = func(_ string, _, _, _ int, buf []float32) { normal(buf) }
+		b.owned = func(string, []float32) bool { return opt.Bits == 16 } // a new buffer per tensor (the scratch serves only quantized ones)
 		b.fetch = func(key string, want []int) ([]float32, error) {
 			n := 1
 			for _, d := range want {

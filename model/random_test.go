@@ -29,7 +29,7 @@ func TestRandomQuantizedMatchesRandom(t *testing.T) {
 			if f.Transposed {
 				opts = append(opts, quant.Transposed())
 			}
-			want := quant.Quantize(w.DType, f.F32, f.Out, f.In, opts...)
+			want := quant.Quantize(w.DType, f.Values(), f.Out, f.In, opts...)
 			if !bytes.Equal(w.Raw, want) {
 				t.Errorf("bits %d: %s (%v) differs from the quantized 16-bit model's", bits, name, w.DType)
 			}

@@ -115,7 +115,8 @@ func (e *env) weight(name string, w []float32, out, in int, transposed bool) *co
 			}
 		}
 	}
-	wt := &compute.Weight{Name: name, Out: out, In: in, Transposed: transposed, DType: compute.F32, F32: st}
+	// st is the weight's own copy: a backend may rearrange it in place.
+	wt := &compute.Weight{Name: name, Out: out, In: in, Transposed: transposed, DType: compute.F32, F32: st, Own: true}
 	e.b.PrepareWeight(wt)
 	return wt
 }

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/fynetune/fynetune/compute"
+	"github.com/fynetune/fynetune/compute/cpu/gemm"
 	"github.com/fynetune/fynetune/internal/hugepage"
 	"github.com/nlpodyssey/spago/mat"
 	"golang.org/x/sys/cpu"
@@ -173,16 +174,50 @@ func (b *Backend) Zero(t *compute.Tensor) {
 	clear(data("Zero", "t", t))
 }
 
-// PrepareWeight checks that w can be used by this backend. F32 weights are
-// used in place; the compact formats (compute/quant) are checked against
-// their shape and get their decoding view in w.Dev. A compact weight must be
-// stored [Out, In] (Transposed false).
+// PrepareWeight readies w for this backend. An F32 weight is packed once
+// into the matrix kernels' layout (gemm.Packed, kept in w.Dev), in place
+// when w.Own says F32 may be rearranged, so that no step packs it again;
+// a Trainable one is used as it is. The compact formats (compute/quant) are
+// checked against their shape and get their decoding view in w.Dev; a
+// compact weight must be stored [Out, In] (Transposed false).
 func (b *Backend) PrepareWeight(w *compute.Weight) {
+	const op = "PrepareWeight"
 	if w != nil && w.DType != compute.F32 {
-		quantWeight("PrepareWeight", w)
+		quantWeight(op, w)
 		return
 	}
-	weightF32("PrepareWeight", w)
+	if w != nil && w.F32 == nil && packedWeight(op, w) != nil {
+		return // packed in place already: F32 is gone
+	}
+	v := weightF32(op, w)
+	if w.Trainable {
+		w.Dev = nil
+		return
+	}
+	rows, cols := w.Out, w.In
+	if w.Transposed {
+		rows, cols = w.In, w.Out
+	}
+	w.Dev = gemm.Pack(v, rows, cols, w.Own)
+	if w.Own {
+		w.F32 = nil
+	}
+}
+
+// packedWeight returns the packed form PrepareWeight gave w, or nil.
+func packedWeight(op string, w *compute.Weight) *gemm.Packed {
+	p, ok := w.Dev.(*gemm.Packed)
+	if !ok {
+		return nil
+	}
+	rows, cols := w.Out, w.In
+	if w.Transposed {
+		rows, cols = w.In, w.Out
+	}
+	if p.Rows() != rows || p.Cols() != cols {
+		panic(fmt.Sprintf("cpu: %s: weight %q is [%d %d] but was packed as [%d %d]", op, w.Name, rows, cols, p.Rows(), p.Cols()))
+	}
+	return p
 }
 
 // data returns t's values, checking that t is a usable CPU tensor.

@@ -8,19 +8,25 @@ import (
 	"github.com/fynetune/fynetune/compute/quant"
 )
 
-// weightValues returns an f32 weight's values, or the decoder of a weight
-// held in another format (exactly one of them is not nil).
-func weightValues(op string, w *compute.Weight) ([]float32, *quant.Matrix) {
+// weightValues returns an f32 weight's packed form or its values, or the
+// decoder of a weight held in another format (exactly one of them is not
+// nil).
+func weightValues(op string, w *compute.Weight) (*gemm.Packed, []float32, *quant.Matrix) {
 	if w != nil && w.DType != compute.F32 {
-		return nil, quantWeight(op, w)
+		return nil, nil, quantWeight(op, w)
 	}
-	return weightF32(op, w), nil
+	if w != nil {
+		if p := packedWeight(op, w); p != nil {
+			return p, nil, nil
+		}
+	}
+	return nil, weightF32(op, w), nil
 }
 
 // Linear computes out[N,Out] = x[N,In]·Wᵀ (+ bias).
 func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *compute.Tensor) {
 	const op = "Linear"
-	wd, qm := weightValues(op, w)
+	pw, wd, qm := weightValues(op, w)
 	xd, od := data(op, "x", x), data(op, "out", out)
 	n := x.Rows()
 	mustShape(op, "x", x, n, w.In)
@@ -49,6 +55,11 @@ func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *comput
 		b.linearQuant(qm, od, xd, n, beta)
 		return
 	}
+	if pw != nil {
+		// out = x·op(S) with S the stored matrix: op(S) = Sᵀ for [Out, In]
+		gemm.SgemmPacked(false, !w.Transposed, n, w.Out, w.In, 1, xd, w.In, pw, beta, od, w.Out)
+		return
+	}
 	if w.Transposed {
 		// stored [In, Out]: out = x·W
 		gemm.Sgemm(false, false, n, w.Out, w.In, 1, xd, w.In, wd, w.Out, beta, od, w.Out)
@@ -60,7 +71,7 @@ func (b *Backend) Linear(out, x *compute.Tensor, w *compute.Weight, bias *comput
 // LinearBackwardInput computes dx[N,In] (+)= dy[N,Out]·W.
 func (b *Backend) LinearBackwardInput(dx, dy *compute.Tensor, w *compute.Weight, accumulate bool) {
 	const op = "LinearBackwardInput"
-	wd, qm := weightValues(op, w)
+	pw, wd, qm := weightValues(op, w)
 	dxd, dyd := data(op, "dx", dx), data(op, "dy", dy)
 	n := dy.Rows()
 	mustShape(op, "dy", dy, n, w.Out)
@@ -80,6 +91,11 @@ func (b *Backend) LinearBackwardInput(dx, dy *compute.Tensor, w *compute.Weight,
 	}
 	if qm != nil {
 		b.linearBackwardQuant(qm, dxd, dyd, n, beta)
+		return
+	}
+	if pw != nil {
+		// dx = dy·op(S): S for [Out, In], Sᵀ for [In, Out]
+		gemm.SgemmPacked(false, w.Transposed, n, w.In, w.Out, 1, dyd, w.Out, pw, beta, dxd, w.In)
 		return
 	}
 	if w.Transposed {
@@ -135,7 +151,7 @@ func (b *Backend) Embedding(out *compute.Tensor, table *compute.Weight, ids []in
 		embeddingQuant(op, m, table.Name, od, ids)
 		return
 	}
-	td := weightF32(op, table)
+	packed, td, _ := weightValues(op, table)
 	od := data(op, "out", out)
 	v, d := table.Out, table.In
 	mustShape(op, "out", out, len(ids), d)
@@ -144,12 +160,17 @@ func (b *Backend) Embedding(out *compute.Tensor, table *compute.Weight, ids []in
 			panic(fmt.Sprintf("cpu: %s: table %q: id %d at position %d is outside [0, %d)", op, table.Name, id, i, v))
 		}
 		row := od[i*d : (i+1)*d]
-		if table.Transposed {
+		switch {
+		case packed != nil && table.Transposed:
+			packed.Col(int(id), row) // stored [D, V]
+		case packed != nil:
+			packed.Row(int(id), row)
+		case table.Transposed:
 			// stored [D, V]: the row of id is column id
 			for j := range row {
 				row[j] = td[j*v+int(id)]
 			}
-		} else {
+		default:
 			copy(row, td[int(id)*d:(int(id)+1)*d])
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // The file names of a Hugging Face checkpoint directory.
@@ -288,6 +289,13 @@ func (c *Checkpoint) Int32(name string) ([]int32, error) {
 		return nil, err
 	}
 	return f.Int32(name)
+}
+
+// Maps reports whether v is a view of the named tensor's mapped bytes (as
+// Float32 returns for aligned f32 data) rather than a converted copy.
+func (c *Checkpoint) Maps(name string, v []float32) bool {
+	b, err := c.Bytes(name)
+	return err == nil && len(b) > 0 && len(v) > 0 && unsafe.Pointer(&b[0]) == unsafe.Pointer(&v[0])
 }
 
 // Release drops the named tensor's pages from the process's resident memory
