@@ -24,8 +24,9 @@ func (m *Model) EnableFullTraining() []Param {
 		switch w.DType {
 		case compute.F32:
 			// Values copies from F32 (which may be the read-only mapping) or
-			// from the backend's packed form (F32 rearranged in place).
-			w.F32, w.Dev = w.Values(), nil
+			// from the backend's packed form (F32 rearranged in place); the
+			// PrepareWeight below lets the backend drop or refresh that form.
+			w.F32 = w.Values()
 		case compute.F16, compute.BF16:
 			w.F32 = hugepage.Make(w.Out * w.In)
 			if err := quant.Dequantize(w.DType, w.F32, w.Raw, w.Out, w.In); err != nil {
