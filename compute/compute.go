@@ -176,7 +176,9 @@ type Backend interface {
 	// Zero sets every element of t to 0.
 	Zero(t *Tensor)
 	// PrepareWeight readies a frozen weight for repeated use (packing for the
-	// CPU kernels, upload for a GPU). It is called once per weight at load.
+	// CPU kernels, upload for a GPU). It is called once per weight at load,
+	// and again after a Trainable weight's values change. With Own it may
+	// rearrange F32 in place (and set it to nil: read values with Values).
 	PrepareWeight(w *Weight)
 
 	// Linear computes out[N,Out] = x[N,In]·Wᵀ (+ bias[Out] when bias != nil).
