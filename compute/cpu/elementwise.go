@@ -181,25 +181,14 @@ func (t *elementwiseTask) run(_, lo, hi int) {
 		switch t.op {
 		case opGelu:
 			out, x := t.o1[c0:c1], t.i1[c0:c1]
-			for i, v := range x {
-				e[i] = -2 * geluK * (v + geluC*v*v*v)
-			}
+			geluArg(e, x)
 			expShift(e, e, 0)
-			for i, v := range x {
-				out[i] = v / (1 + e[i])
-			}
+			geluOut(out, x, e)
 		case opGeluBack:
 			dx, dout, x := t.o1[c0:c1], t.i1[c0:c1], t.i2[c0:c1]
-			for i, v := range x {
-				e[i] = -2 * geluK * (v + geluC*v*v*v)
-			}
+			geluArg(e, x)
 			expShift(e, e, 0)
-			for i, v := range x {
-				s := 1 / (1 + e[i])
-				// d/dx x·s(2u) = s + 2x·s(1-s)·u'
-				d := s + 2*v*s*(1-s)*geluK*(1+3*geluC*v*v)
-				dx[i] = dout[i] * d
-			}
+			geluBack(dx, dout, x, e)
 		case opSiluMul:
 			out, gate, up := t.o1[c0:c1], t.i1[c0:c1], t.i2[c0:c1]
 			for i, g := range gate {
