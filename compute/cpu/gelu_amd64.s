@@ -2,6 +2,9 @@
 
 #include "textflag.h"
 
+// ONES_Y15 sets the eight lanes of Y15 to 1.0 (clobbers AX).
+#define ONES_Y15 MOVL $0x3f800000, AX; MOVL AX, X15; VBROADCASTSS X15, Y15
+
 // Each routine repeats, on eight lanes, its Go loop's operations in the
 // Go loop's order (gelu.go), so that the results are the same bits.
 
@@ -39,9 +42,7 @@ TEXT ·geluOutAVX2(SB), NOSPLIT, $0-32
 	MOVQ         x+8(FP), SI
 	MOVQ         e+16(FP), DX
 	MOVQ         n+24(FP), CX
-	MOVL         $0x3f800000, AX // 1.0
-	MOVL         AX, X15
-	VBROADCASTSS X15, Y15
+	ONES_Y15
 	SHRQ         $3, CX
 
 outloop:
@@ -68,9 +69,7 @@ TEXT ·geluBackAVX2(SB), NOSPLIT, $0-48
 	MOVQ         n+32(FP), CX
 	VBROADCASTSS k+40(FP), Y13
 	VBROADCASTSS c3+44(FP), Y14
-	MOVL         $0x3f800000, AX // 1.0
-	MOVL         AX, X15
-	VBROADCASTSS X15, Y15
+	ONES_Y15
 	SHRQ         $3, CX
 
 backloop:
