@@ -191,26 +191,15 @@ func (t *elementwiseTask) run(_, lo, hi int) {
 			geluBack(dx, dout, x, e)
 		case opSiluMul:
 			out, gate, up := t.o1[c0:c1], t.i1[c0:c1], t.i2[c0:c1]
-			for i, g := range gate {
-				e[i] = -g
-			}
+			negate(e, gate)
 			expShift(e, e, 0)
-			for i, g := range gate {
-				out[i] = g / (1 + e[i]) * up[i]
-			}
+			siluMulOut(out, gate, up, e)
 		case opSiluMulBack:
 			dgate, dup := t.o1[c0:c1], t.o2[c0:c1]
 			dout, gate, up := t.i1[c0:c1], t.i2[c0:c1], t.i3[c0:c1]
-			for i, g := range gate {
-				e[i] = -g
-			}
+			negate(e, gate)
 			expShift(e, e, 0)
-			for i, g := range gate {
-				s := 1 / (1 + e[i])
-				d := dout[i]
-				dup[i] = d * g * s
-				dgate[i] = d * up[i] * s * (1 + g*(1-s))
-			}
+			siluMulBack(dgate, dup, dout, gate, up, e)
 		}
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// TestGeluLoops: the gelu_new loops (assembly where the CPU runs it) agree
-// with the Go loops at every length around the vector width, over inputs
+// TestActivationLoops: the gelu_new and SwiGLU loops (assembly where the
+// CPU runs it) agree with the Go loops at every length around the vector width, over inputs
 // from deep in both tails to zero. The assembly repeats the Go operations
 // in order, so they are the same bits unless the compiler fuses the Go
 // multiply-adds (GOAMD64=v3): one ulp is allowed for that.
-func TestGeluLoops(t *testing.T) {
+func TestActivationLoops(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	ulps := func(a, b float32) uint32 {
 		x, y := int64(math.Float32bits(a)), int64(math.Float32bits(b))
@@ -49,5 +49,22 @@ func TestGeluLoops(t *testing.T) {
 		geluBack(dx, dout, x, eWant)
 		geluBackGo(dxWant, dout, x, eWant)
 		check("geluBack", n, dx, dxWant)
+
+		up := make([]float32, n)
+		for i := range up {
+			up[i] = float32(r.NormFloat64())
+		}
+		negate(e, x)
+		negateGo(eWant, x)
+		check("negate", n, e, eWant)
+		expShift(eWant, eWant, 0)
+		siluMulOut(out, x, up, eWant)
+		siluMulOutGo(outWant, x, up, eWant)
+		check("siluMulOut", n, out, outWant)
+		dup, dupWant := make([]float32, n), make([]float32, n)
+		siluMulBack(dx, dup, dout, x, up, eWant)
+		siluMulBackGo(dxWant, dupWant, dout, x, up, eWant)
+		check("siluMulBack dgate", n, dx, dxWant)
+		check("siluMulBack dup", n, dup, dupWant)
 	}
 }
