@@ -136,6 +136,15 @@ type Weight struct {
 	Trainable bool
 }
 
+// StoredShape returns the rows and columns of the matrix as stored:
+// [Out, In], or [In, Out] when Transposed.
+func (w *Weight) StoredShape() (rows, cols int) {
+	if w.Transposed {
+		return w.In, w.Out
+	}
+	return w.Out, w.In
+}
+
 // Unpacker is a prepared form of a weight (Weight.Dev) that holds the
 // weight's values and can write them back in their stored layout.
 type Unpacker interface {

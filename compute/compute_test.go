@@ -30,3 +30,14 @@ func TestView(t *testing.T) {
 	}()
 	p.View(15, 2, 3)
 }
+
+func TestStoredShape(t *testing.T) {
+	w := &Weight{Out: 3, In: 5}
+	if r, c := w.StoredShape(); r != 3 || c != 5 {
+		t.Errorf("[Out, In] weight stored as %d×%d, want 3×5", r, c)
+	}
+	w.Transposed = true
+	if r, c := w.StoredShape(); r != 5 || c != 3 {
+		t.Errorf("transposed weight stored as %d×%d, want 5×3", r, c)
+	}
+}

@@ -38,12 +38,9 @@ func (m *Model) EnableFullTraining() []Param {
 		}
 		w.Own, w.Trainable = true, true
 		be.PrepareWeight(w) // drop any packed form: the optimizer writes F32
-		shape := []int{w.Out, w.In}
-		if w.Transposed {
-			shape = []int{w.In, w.Out}
-		}
-		v := &compute.Tensor{Shape: shape, Data: w.F32}
-		g := be.NewTensor(shape...)
+		rows, cols := w.StoredShape()
+		v := &compute.Tensor{Shape: []int{rows, cols}, Data: w.F32}
+		g := be.NewTensor(rows, cols)
 		ps = append(ps, Param{Name: w.Name, Value: v, Grad: g})
 		return g
 	}

@@ -194,10 +194,7 @@ func (b *Backend) PrepareWeight(w *compute.Weight) {
 		w.Dev = nil
 		return
 	}
-	rows, cols := w.Out, w.In
-	if w.Transposed {
-		rows, cols = w.In, w.Out
-	}
+	rows, cols := w.StoredShape()
 	w.Dev = gemm.Pack(v, rows, cols, w.Own)
 	if w.Own {
 		w.F32 = nil
@@ -210,10 +207,7 @@ func packedWeight(op string, w *compute.Weight) *gemm.Packed {
 	if !ok {
 		return nil
 	}
-	rows, cols := w.Out, w.In
-	if w.Transposed {
-		rows, cols = w.In, w.Out
-	}
+	rows, cols := w.StoredShape()
 	if p.Rows() != rows || p.Cols() != cols {
 		panic(fmt.Sprintf("cpu: %s: weight %q is [%d %d] but was packed as [%d %d]", op, w.Name, rows, cols, p.Rows(), p.Cols()))
 	}

@@ -23,11 +23,8 @@ func (b *Backend) packWeight(op string, w *compute.Weight) ([]byte, *weightDev) 
 	if w.Out < 0 || w.In < 0 {
 		panic(fmt.Sprintf("gl: %s: weight %q has a negative shape [%d %d]", op, w.Name, w.Out, w.In))
 	}
-	wd := &weightDev{dtype: w.DType, out: w.Out, in: w.In, trans: w.Transposed, rows: w.Out}
-	cols := w.In
-	if w.Transposed {
-		wd.rows, cols = w.In, w.Out
-	}
+	rows, cols := w.StoredShape()
+	wd := &weightDev{dtype: w.DType, out: w.Out, in: w.In, trans: w.Transposed, rows: rows}
 	if w.DType == compute.F32 {
 		if len(w.F32) != w.Out*w.In {
 			panic(fmt.Sprintf("gl: %s: weight %q: %d values for shape [%d %d]", op, w.Name, len(w.F32), w.Out, w.In))
@@ -43,8 +40,7 @@ func (b *Backend) packWeight(op string, w *compute.Weight) ([]byte, *weightDev) 
 	if err != nil {
 		panic(fmt.Sprintf("gl: %s: weight %q: %v", op, w.Name, err))
 	}
-	rows, cols := w.Out, w.In
-	raw := w.Raw
+	raw := w.Raw // stored [Out, In] (checked above): rows, cols = Out, In
 	switch w.DType {
 	case compute.F16, compute.BF16:
 		wd.defines = []string{"W_F16"}
