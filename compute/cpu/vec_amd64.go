@@ -21,7 +21,8 @@ func scaleAVX2(x *float32, n int, k float32)
 //go:noescape
 func sum64AVX2(x *float32, n int) float64
 
-// haveVecAVX2 says whether the vec_amd64.s routines can run here.
+// haveVecAVX2 says whether the vec_amd64.s and activation_amd64.s routines
+// can run here.
 var haveVecAVX2 = cpu.X86.HasAVX2
 
 // maxF32 returns the largest value of a non-empty x.

@@ -105,7 +105,7 @@ func (j *job) gemmBlockDecode(buf *packBuf, i0, i1, j0, j1 int) {
 						beta = 1
 					}
 					j.decodeBT(bufB, scratch, pc, kcb, jr, nrb)
-					bp := bPanels{data: bufB, full: 1}
+					bp := bufferPanels(bufB, kcb)
 					j.macroKernel(bufA[(pc-ks0)*mt:], &bp, &buf.tile, i0, i1-i0, jr, nrb, kcb, beta)
 				}
 			}

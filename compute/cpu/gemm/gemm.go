@@ -24,7 +24,6 @@ package gemm
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -372,7 +371,7 @@ func (j *job) gemmBlock(buf *packBuf, i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			bp := bPanels{data: bufB, stride: kcb * nr, full: math.MaxInt}
+			bp := bufferPanels(bufB, kcb)
 			switch {
 			case j.direct():
 				bp = j.directPanels(pc, jc)

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/fynetune/fynetune/internal/hugepage"
 )
@@ -196,6 +197,12 @@ type bPanels struct {
 	// that was just written (and so is in cache): the macro-kernel asks
 	// for the next panel while it multiplies by the current one.
 	prefetch bool
+}
+
+// bufferPanels are the panels of a kcb-deep block packed into buf, one
+// after the other.
+func bufferPanels(buf []float32, kcb int) bPanels {
+	return bPanels{data: buf, stride: kcb * nr, full: math.MaxInt}
 }
 
 func (b *bPanels) at(i int) *float32 {
